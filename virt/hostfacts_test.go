@@ -18,7 +18,7 @@ func TestMemoryUsedMB(t *testing.T) {
 
 func TestCPUInfoShape(t *testing.T) {
 	cpu := &libvirtxml.CapsHostCPU{Arch: "x86_64", Model: "EPYC", Vendor: "AMD",
-		Topology: &libvirtxml.CapsHostCPUTopology{Sockets: 1, Cores: 2, Threads: 1},
+		Topology:     &libvirtxml.CapsHostCPUTopology{Sockets: 1, Cores: 2, Threads: 1},
 		FeatureFlags: []libvirtxml.CapsHostCPUFeatureFlag{{Name: "sse4.2"}, {Name: "aes"}}}
 	js, feats := cpuInfo(cpu, &libvirt.NodeInfo{Nodes: 1})
 	var got map[string]any
