@@ -1,0 +1,120 @@
+// Command novalet is a drop-in replacement for OpenStack Zed's nova-compute: one daemon per
+// compute node that reads the node's nova.conf.
+//
+//	novalet run     [--config-file FILE]... [--config-dir DIR]...
+//	novalet check   [--config-file FILE]... [--config-dir DIR]...
+//	novalet version
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+
+	"github.com/novalet/novalet/config"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+// NovaVersion is the nova-compute release novalet stands in for.
+const NovaVersion = "26.2.2 (Zed)"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "version", "--version":
+		fmt.Fprintf(stdout, "novalet %s (for nova-compute %s, compute RPC API 6.x; %s)\n", version, NovaVersion, runtime.Version())
+		return 0
+	case "check":
+		sources, code := parseFlags("check", args[1:], stderr)
+		if code >= 0 {
+			return code
+		}
+		return checkCommand(sources, stdout, stderr)
+	case "run":
+		sources, code := parseFlags("run", args[1:], stderr)
+		if code >= 0 {
+			return code
+		}
+		return runCommand(sources, stdout, stderr)
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "novalet: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: novalet COMMAND [--config-file FILE]... [--config-dir DIR]...
+
+commands:
+  run       run the compute agent
+  check     preflight: config, libvirt, instances_path, RabbitMQ, Keystone, Placement, Glance, Neutron
+  version   print the version
+
+Flags are nova's: --config-file may repeat (later files win), --config-dir adds DIR/*.conf in
+sorted order. With neither, /etc/nova/nova.conf and /etc/nova/nova.conf.d are read.
+`)
+}
+
+// sourceFlag keeps --config-file and --config-dir in command-line order, as oslo.config does.
+type sourceFlag struct {
+	sources *[]config.Source
+	dir     bool
+}
+
+func (f sourceFlag) String() string { return "" }
+func (f sourceFlag) Set(v string) error {
+	*f.sources = append(*f.sources, config.Source{Path: v, Dir: f.dir})
+	return nil
+}
+
+// parseFlags returns the config sources, or an exit code >= 0 when the command must stop.
+func parseFlags(cmd string, args []string, stderr io.Writer) ([]config.Source, int) {
+	var sources []config.Source
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Var(sourceFlag{&sources, false}, "config-file", "a nova.conf file (repeatable; later files win)")
+	fs.Var(sourceFlag{&sources, true}, "config-dir", "a directory of *.conf files (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, 0
+		}
+		return nil, 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "novalet %s: unexpected argument %q\n", cmd, fs.Arg(0))
+		return nil, 2
+	}
+	if len(sources) == 0 {
+		sources = config.DefaultSources()
+		if len(sources) == 0 {
+			fmt.Fprintln(stderr, "novalet: no --config-file given and /etc/nova/nova.conf does not exist")
+			return nil, 1
+		}
+	}
+	return sources, -1
+}
+
+// newLogger is log/slog as JSON on stderr (journald captures it), debug per [DEFAULT] debug.
+func newLogger(w io.Writer, debug bool) *slog.Logger {
+	level := slog.LevelInfo
+	if debug {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
