@@ -278,3 +278,10 @@ func (p *Placement) do(ctx context.Context, method, path, microversion string, b
 	}
 	return fmt.Errorf("%w: %s %s: %w", class, method, path, perr)
 }
+
+// provider returns the cached view of a provider, nil before EnsureProvider.
+func (p *Placement) provider(uuid string) *Provider {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cache[uuid]
+}

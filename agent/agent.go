@@ -1,0 +1,173 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/novalet/novalet/rpc"
+)
+
+// ComputeAPIVersion is the highest compute RPC API version novalet serves (nova 26.2.2's
+// ComputeManager target is 6.1). Methods it does not implement answer NoSuchMethod.
+const ComputeAPIVersion = "6.1"
+
+// Options are the agent's timing options from nova.conf.
+type Options struct {
+	Resources        ResourceOptions
+	ReportInterval   time.Duration // [DEFAULT] report_interval
+	ResourceInterval time.Duration // update_available_resource spacing (nova's periodic default, 60 s)
+	ConductorTimeout time.Duration // [DEFAULT] rpc_response_timeout
+}
+
+// Agent is the compute manager: it registers the node with the conductor, keeps the
+// ComputeNode record and Placement in line with the host, and serves compute RPC.
+type Agent struct {
+	opts Options
+	log  *slog.Logger
+	svc  *service
+	rt   *tracker
+
+	// newPlacement builds the Placement client; retried each resource pass until it works,
+	// as nova's report client keeps trying when Keystone or Placement is away at start-up.
+	newPlacement func(ctx context.Context) (*Placement, error)
+
+	// rtMu serialises resource updates: the periodic pass and set_host_enabled share the
+	// tracker's ComputeNode and Placement view.
+	rtMu sync.Mutex
+
+	mu        sync.Mutex
+	loopsSeen time.Time // when the main loops last went round (for the watchdog)
+}
+
+// New wires an agent. newPlacement may be nil (no Placement reporting, for tests).
+func New(opts Options, conductor Conductor, host Host, newPlacement func(context.Context) (*Placement, error), log *slog.Logger) *Agent {
+	objs := objects{c: conductor, timeout: opts.ConductorTimeout}
+	svc := &service{objs: objs, host: opts.Resources.Host, log: log}
+	return &Agent{
+		opts: opts, log: log, svc: svc, newPlacement: newPlacement,
+		rt:   &tracker{opts: opts.Resources, host: host, objs: objs, svc: svc, log: log},
+	}
+}
+
+// Start registers the Service and the ComputeNode (nova's Service.start order: service record,
+// then update_available_resource). It returns when the node is registered.
+func (a *Agent) Start(ctx context.Context) error {
+	if err := a.svc.register(ctx); err != nil {
+		return err
+	}
+	if err := a.updateResources(ctx); err != nil {
+		return err
+	}
+	a.touch()
+	return nil
+}
+
+// NodeUUID is the compute node's uuid (also its resource provider's), "" before Start.
+func (a *Agent) NodeUUID() string {
+	a.rtMu.Lock()
+	defer a.rtMu.Unlock()
+	if a.rt.cn == nil {
+		return ""
+	}
+	id, _ := a.rt.cn.Get("uuid")
+	s, _ := id.(string)
+	return s
+}
+
+// NodeName is the hypervisor hostname (the nodename).
+func (a *Agent) NodeName() string {
+	a.rtMu.Lock()
+	defer a.rtMu.Unlock()
+	return a.rt.node
+}
+
+func (a *Agent) updateResources(ctx context.Context) error {
+	a.rtMu.Lock()
+	defer a.rtMu.Unlock()
+	if a.rt.placement == nil && a.newPlacement != nil {
+		p, err := a.newPlacement(ctx)
+		if err != nil {
+			a.log.Error("placement unavailable; will retry at the next resource update", "error", err)
+		} else {
+			a.rt.placement = p
+		}
+	}
+	return a.rt.update(ctx)
+}
+
+// Run heartbeats and runs the resource update until ctx ends.
+func (a *Agent) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		a.svc.heartbeat(ctx, a.opts.ReportInterval)
+	}()
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(a.opts.ResourceInterval)
+		defer t.Stop()
+		for {
+			a.touch()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if err := a.updateResources(ctx); err != nil && ctx.Err() == nil {
+				a.log.Error("update_available_resource failed", "error", err)
+			}
+		}
+	}()
+	wg.Wait()
+}
+
+func (a *Agent) touch() {
+	a.mu.Lock()
+	a.loopsSeen = time.Now()
+	a.mu.Unlock()
+}
+
+// Healthy is the watchdog's question: are the main loops going round? A conductor that does
+// not answer is not a reason to restart (the heartbeat keeps retrying); a stuck loop is.
+func (a *Agent) Healthy() error {
+	a.mu.Lock()
+	seen := a.loopsSeen
+	a.mu.Unlock()
+	limit := 3*a.opts.ResourceInterval + a.opts.ConductorTimeout
+	if age := time.Since(seen); age > limit {
+		return fmt.Errorf("resource loop has not run for %s", age.Round(time.Second))
+	}
+	return nil
+}
+
+// LastHeartbeat is when the conductor last accepted a heartbeat.
+func (a *Agent) LastHeartbeat() time.Time { return a.svc.lastHeartbeat() }
+
+// Endpoints are the compute RPC endpoints: ComputeManager's methods under version 6.1.
+func (a *Agent) Endpoints() []rpc.Endpoint {
+	return []rpc.Endpoint{{Version: ComputeAPIVersion, Methods: map[string]rpc.HandlerFunc{
+		"set_host_enabled": a.setHostEnabled,
+	}}}
+}
+
+// setHostEnabled is what nova-api calls when an operator enables or disables the service:
+// the COMPUTE_STATUS_DISABLED trait follows, and the answer is 'enabled' or 'disabled'.
+func (a *Agent) setHostEnabled(ctx context.Context, req *rpc.Request) (any, error) {
+	var enabled bool
+	if err := json.Unmarshal(req.Args["enabled"], &enabled); err != nil {
+		return nil, rpc.NovaError("InvalidInput", "set_host_enabled: enabled must be a boolean", nil)
+	}
+	a.svc.setDisabled(!enabled)
+	if err := a.updateResources(ctx); err != nil {
+		a.log.Warn("set_host_enabled: placement traits not updated; the next resource update retries", "error", err)
+	}
+	if enabled {
+		return "enabled", nil
+	}
+	return "disabled", nil
+}

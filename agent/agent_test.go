@@ -1,0 +1,167 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/novalet/novalet/rpc"
+	"github.com/novalet/novalet/rpc/ovo"
+	"github.com/novalet/novalet/virt"
+)
+
+type fakeHost struct{ facts virt.HostFacts }
+
+func (h *fakeHost) HostFacts(context.Context) (virt.HostFacts, error) { return h.facts, nil }
+func (h *fakeHost) DriverTraits(context.Context, string) ([]string, error) {
+	return []string{"COMPUTE_IMAGE_TYPE_QCOW2", "COMPUTE_STORAGE_BUS_VIRTIO"}, nil
+}
+
+func testAgent(t *testing.T, c Conductor, statePath string, pl *Placement) *Agent {
+	t.Helper()
+	opts := Options{
+		Resources: ResourceOptions{Host: "cmp1", StatePath: statePath, InstancesPath: t.TempDir(), MyIP: "127.0.0.1",
+			VirtType: "qemu", ReservedHostMemoryMB: 512, InitialCPUAllocationRatio: 16, InitialRAMAllocationRatio: 1.5,
+			InitialDiskAllocationRatio: 1},
+		ReportInterval: 20 * time.Millisecond, ResourceInterval: time.Hour, ConductorTimeout: time.Second,
+	}
+	host := &fakeHost{facts: virt.HostFacts{VCPUs: 2, MemoryMB: 4096, HypervisorType: "QEMU", HypervisorVersion: 7002022,
+		Hostname: "cmp1.example", CPUInfo: `{"arch": "x86_64"}`, HVSpecs: [][3]string{{"x86_64", "qemu", "hvm"}}}}
+	var np func(context.Context) (*Placement, error)
+	if pl != nil {
+		np = func(context.Context) (*Placement, error) { return pl, nil }
+	}
+	return New(opts, c, host, np, discardLogger())
+}
+
+func TestStartRegistersServiceAndNodeOnce(t *testing.T) {
+	fc := newFakeConductor()
+	fp, sc := newFakePlacement(t)
+	state := t.TempDir()
+	a := testAgent(t, fc, state, NewPlacement(sc, discardLogger()))
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	svc := fc.services["cmp1"]
+	if v, _ := ovo.Value[int64](svc, "version"); v != ServiceVersion {
+		t.Errorf("service version %d", v)
+	}
+	if b, _ := ovo.Value[string](svc, "binary"); b != "nova-compute" {
+		t.Errorf("binary %q", b)
+	}
+	cn := fc.nodes["cmp1/cmp1.example"]
+	if cn == nil {
+		t.Fatalf("no compute node; nodes: %v", fc.nodes)
+	}
+	id, _ := ovo.Value[string](cn, "uuid")
+	if id == "" || a.NodeUUID() != id {
+		t.Fatalf("node uuid %q, agent says %q", id, a.NodeUUID())
+	}
+	if r, _ := ovo.Value[float64](cn, "cpu_allocation_ratio"); r != 16 {
+		t.Errorf("cpu_allocation_ratio %v", r)
+	}
+	if m, _ := ovo.Value[int64](cn, "memory_mb_used"); m != 512 {
+		t.Errorf("memory_mb_used %d, want the reserved 512", m)
+	}
+	rp := fp.providers[id]
+	if rp == nil || rp.name != "cmp1.example" || rp.inventories["VCPU"].AllocationRatio != 16 || rp.inventories["MEMORY_MB"].Reserved != 512 {
+		t.Fatalf("provider %+v", rp)
+	}
+	if !slices.Contains(rp.traits, "COMPUTE_NODE") {
+		t.Errorf("traits %v", rp.traits)
+	}
+	// A restart: same records, same uuid, same provider, nothing written that did not change.
+	writes := fp.writes
+	b := testAgent(t, fc, state, NewPlacement(sc, discardLogger()))
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if b.NodeUUID() != id || len(fc.nodes) != 1 || len(fc.services) != 1 || len(fp.providers) != 1 {
+		t.Fatalf("restart: uuid %q vs %q, %d nodes, %d services, %d providers", b.NodeUUID(), id, len(fc.nodes), len(fc.services), len(fp.providers))
+	}
+	if fp.writes != writes {
+		t.Errorf("restart wrote to placement %d times with nothing changed", fp.writes-writes)
+	}
+	if fc.saves["ComputeNode"] != 0 {
+		t.Errorf("compute node saved %d times with nothing changed", fc.saves["ComputeNode"])
+	}
+	// A lost state_path: the existing record's uuid is adopted and kept again.
+	c := testAgent(t, fc, t.TempDir(), nil)
+	if err := c.Start(t.Context()); err != nil || c.NodeUUID() != id {
+		t.Fatalf("adoption: %v, uuid %q want %q", err, c.NodeUUID(), id)
+	}
+}
+
+func TestHeartbeatCountsAndSurvivesConductorOutage(t *testing.T) {
+	fc := newFakeConductor()
+	a := testAgent(t, fc, t.TempDir(), nil)
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	count := func() int64 {
+		fc.mu.Lock()
+		defer fc.mu.Unlock()
+		n, _ := ovo.Value[int64](fc.services["cmp1"], "report_count")
+		return n
+	}
+	waitFor(t, func() bool { return count() >= 3 })
+	fc.mu.Lock()
+	fc.fail = rpc.ErrTimeout
+	fc.mu.Unlock()
+	time.Sleep(100 * time.Millisecond)
+	stalled := count()
+	fc.mu.Lock()
+	fc.fail = nil
+	fc.mu.Unlock()
+	waitFor(t, func() bool { return count() >= stalled+2 })
+	cancel()
+	<-done
+	if a.LastHeartbeat().IsZero() {
+		t.Error("LastHeartbeat not recorded")
+	}
+	if err := a.Healthy(); err != nil {
+		t.Errorf("Healthy: %v", err)
+	}
+}
+
+func TestSetHostEnabledMovesDisabledTrait(t *testing.T) {
+	fc := newFakeConductor()
+	fp, sc := newFakePlacement(t)
+	a := testAgent(t, fc, t.TempDir(), NewPlacement(sc, discardLogger()))
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	h := a.Endpoints()[0].Methods["set_host_enabled"]
+	res, err := h(t.Context(), &rpc.Request{Method: "set_host_enabled", Args: map[string]json.RawMessage{"enabled": json.RawMessage("false")}})
+	if err != nil || res != "disabled" {
+		t.Fatalf("set_host_enabled(false) = %v, %v", res, err)
+	}
+	if !slices.Contains(fp.providers[a.NodeUUID()].traits, "COMPUTE_STATUS_DISABLED") {
+		t.Fatalf("traits %v", fp.providers[a.NodeUUID()].traits)
+	}
+	res, _ = h(t.Context(), &rpc.Request{Method: "set_host_enabled", Args: map[string]json.RawMessage{"enabled": json.RawMessage("true")}})
+	if res != "enabled" || slices.Contains(fp.providers[a.NodeUUID()].traits, "COMPUTE_STATUS_DISABLED") {
+		t.Fatalf("enable: %v, traits %v", res, fp.providers[a.NodeUUID()].traits)
+	}
+	var re *rpc.RemoteError
+	if _, err := h(t.Context(), &rpc.Request{Args: map[string]json.RawMessage{"enabled": json.RawMessage(`"yes"`)}}); !errors.As(err, &re) {
+		t.Fatalf("bad argument: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

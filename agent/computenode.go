@@ -1,0 +1,117 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/novalet/novalet/rpc"
+	"github.com/novalet/novalet/rpc/ovo"
+)
+
+// ComputeIDFile is where the compute node's uuid is kept under state_path (the file name
+// nova 2023.1 later adopted for stable compute uuids), so it survives restarts.
+const ComputeIDFile = "compute_id"
+
+// loadComputeID reads the kept uuid; "" when there is none yet.
+func loadComputeID(statePath string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(statePath, ComputeIDFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	id := strings.TrimSpace(string(b))
+	if _, err := uuid.Parse(id); err != nil {
+		return "", fmt.Errorf("%s holds %q, not a uuid: %w", filepath.Join(statePath, ComputeIDFile), id, err)
+	}
+	return id, nil
+}
+
+// saveComputeID writes the uuid through a temp file, so a crash never leaves half a uuid.
+func saveComputeID(statePath, id string) error {
+	if err := os.MkdirAll(statePath, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(statePath, ".compute_id-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(id + "\n"); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(statePath, ComputeIDFile))
+}
+
+// findComputeNode reads this host's record for the node; nil when there is none.
+func findComputeNode(ctx context.Context, objs objects, host, node string) (*ovo.Object, error) {
+	raw, err := objs.classAction(ctx, rpc.NewAdminContext(nowUTC()), "ComputeNode", "get_by_host_and_nodename", []any{host, node}, nil)
+	var re *rpc.RemoteError
+	if errors.As(err, &re) && re.Class == "ComputeHostNotFound" {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ComputeNode.get_by_host_and_nodename(%s, %s): %w", host, node, err)
+	}
+	return decodeObject(raw)
+}
+
+// ensureComputeNode returns the node's record, creating it with fields when missing. An
+// existing record (left by the distribution's nova-compute, or by an earlier run) is adopted
+// and its uuid kept under state_path; a new one gets the kept uuid, or a new one, which is
+// written down before the record is created.
+func ensureComputeNode(ctx context.Context, objs objects, statePath, host, node string, fields map[string]any) (*ovo.Object, error) {
+	cn, err := findComputeNode(ctx, objs, host, node)
+	if err != nil {
+		return nil, err
+	}
+	kept, err := loadComputeID(statePath)
+	if err != nil {
+		return nil, err
+	}
+	if cn != nil {
+		id, _ := ovo.Value[string](cn, "uuid")
+		if kept != id {
+			if err := saveComputeID(statePath, id); err != nil {
+				return nil, fmt.Errorf("keep compute node uuid: %w", err)
+			}
+		}
+		return cn, nil
+	}
+	id := kept
+	if id == "" {
+		id = uuid.NewString()
+		if err := saveComputeID(statePath, id); err != nil {
+			return nil, fmt.Errorf("keep compute node uuid: %w", err)
+		}
+	}
+	cn, err = ovo.New("ComputeNode")
+	if err != nil {
+		return nil, err
+	}
+	if err := set(cn, fields); err != nil {
+		return nil, err
+	}
+	if err := set(cn, map[string]any{"uuid": id, "host": host, "hypervisor_hostname": node}); err != nil {
+		return nil, err
+	}
+	if _, err := objs.action(ctx, rpc.NewAdminContext(nowUTC()), cn, "create", nil, nil); err != nil {
+		return nil, fmt.Errorf("ComputeNode.create(%s): %w", node, err)
+	}
+	return cn, nil
+}

@@ -1,0 +1,299 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/novalet/novalet/rpc"
+	"github.com/novalet/novalet/rpc/ovo"
+	"github.com/novalet/novalet/virt"
+)
+
+// Host is what the resource tracker reads from the hypervisor (virt.Conn implements it).
+type Host interface {
+	HostFacts(ctx context.Context) (virt.HostFacts, error)
+	DriverTraits(ctx context.Context, virtType string) ([]string, error)
+}
+
+// ResourceOptions are the nova.conf options the resource tracker uses.
+type ResourceOptions struct {
+	Host, StatePath, InstancesPath, MyIP, VirtType                                   string
+	ReservedHostMemoryMB, ReservedHostDiskMB, ReservedHostCPUs                       int
+	CPUAllocationRatio, RAMAllocationRatio, DiskAllocationRatio                      *float64
+	InitialCPUAllocationRatio, InitialRAMAllocationRatio, InitialDiskAllocationRatio float64
+}
+
+// tracker is nova's resource tracker for the one node a libvirt host has: it keeps the
+// ComputeNode record and the Placement provider in line with the host (update_available_resource).
+type tracker struct {
+	opts      ResourceOptions
+	host      Host
+	objs      objects
+	placement *Placement
+	svc       *service
+	log       *slog.Logger
+
+	cn   *ovo.Object
+	node string
+}
+
+// diskGB is nova's view of instances_path: statvfs in whole GiB.
+type diskGB struct{ total, used, free int }
+
+func statDisk(path string) (diskGB, error) {
+	var fs unix.Statfs_t
+	if err := unix.Statfs(path, &fs); err != nil {
+		return diskGB{}, fmt.Errorf("statfs %s: %w", path, err)
+	}
+	gib := func(blocks uint64) int { return int(blocks * uint64(fs.Frsize) >> 30) }
+	return diskGB{total: gib(fs.Blocks), used: gib(fs.Blocks - fs.Bfree), free: gib(fs.Bavail)}, nil
+}
+
+// usage sums what the instances on this node take, from their flavors.
+type usage struct {
+	vcpus, memoryMB, diskGB, count int
+	stats                          map[string]string
+}
+
+func (t *tracker) instanceUsage(ctx context.Context) (usage, error) {
+	u := usage{stats: map[string]string{"failed_builds": "0", "io_workload": "0"}}
+	raw, err := t.objs.classAction(ctx, rpc.NewAdminContext(nowUTC()), "InstanceList", "get_by_host_and_node",
+		[]any{t.opts.Host, t.node}, map[string]any{"expected_attrs": []any{"flavor"}})
+	if err != nil {
+		return u, fmt.Errorf("InstanceList.get_by_host_and_node: %w", err)
+	}
+	list, err := decodeObject(raw)
+	if err != nil || list == nil {
+		return u, err
+	}
+	objs, _ := ovo.Value[[]any](list, "objects")
+	bump := func(key string) {
+		n, _ := strconv.Atoi(u.stats[key])
+		u.stats[key] = strconv.Itoa(n + 1)
+	}
+	for _, o := range objs {
+		inst, ok := o.(*ovo.Object)
+		if !ok {
+			continue
+		}
+		vmState, _ := ovo.Value[string](inst, "vm_state")
+		if vmState == "deleted" {
+			continue
+		}
+		u.count++
+		if fl, ok := ovo.Value[*ovo.Object](inst, "flavor"); ok && fl != nil {
+			v, _ := ovo.Value[int64](fl, "vcpus")
+			m, _ := ovo.Value[int64](fl, "memory_mb")
+			r, _ := ovo.Value[int64](fl, "root_gb")
+			e, _ := ovo.Value[int64](fl, "ephemeral_gb")
+			s, _ := ovo.Value[int64](fl, "swap")
+			u.vcpus += int(v)
+			u.memoryMB += int(m)
+			u.diskGB += int(r+e) + int(math.Ceil(float64(s)/1024))
+		}
+		task, _ := ovo.Value[string](inst, "task_state")
+		project, _ := ovo.Value[string](inst, "project_id")
+		osType, _ := ovo.Value[string](inst, "os_type")
+		bump("num_vm_" + vmState)
+		bump("num_task_" + noneIfEmpty(task))
+		bump("num_os_type_" + noneIfEmpty(osType))
+		bump("num_proj_" + project)
+	}
+	u.stats["num_instances"] = strconv.Itoa(u.count)
+	return u, nil
+}
+
+func noneIfEmpty(s string) string {
+	if s == "" {
+		return "None"
+	}
+	return s
+}
+
+// update is one pass of update_available_resource: read the host, save the ComputeNode when
+// something changed, and bring the Placement provider in line.
+func (t *tracker) update(ctx context.Context) error {
+	facts, err := t.host.HostFacts(ctx)
+	if err != nil {
+		return fmt.Errorf("host facts: %w", err)
+	}
+	t.node = facts.Hostname
+	disk, err := statDisk(t.opts.InstancesPath)
+	if err != nil {
+		return err
+	}
+	var use usage
+	if t.cn != nil {
+		if use, err = t.instanceUsage(ctx); err != nil {
+			return err
+		}
+	} else {
+		use = usage{stats: map[string]string{"failed_builds": "0", "io_workload": "0", "num_instances": "0"}}
+	}
+	fields := t.nodeFields(facts, disk, use)
+	if t.cn == nil {
+		cn, err := ensureComputeNode(ctx, t.objs, t.opts.StatePath, t.opts.Host, t.node, fields)
+		if err != nil {
+			return err
+		}
+		t.cn = cn
+		// An adopted record may have instances already: count them now.
+		if use, err = t.instanceUsage(ctx); err != nil {
+			return err
+		}
+		fields = t.nodeFields(facts, disk, use)
+	}
+	if err := t.saveNode(ctx, fields); err != nil {
+		return err
+	}
+	return t.syncPlacement(ctx, facts, disk)
+}
+
+// nodeFields are the ComputeNode fields the libvirt driver and resource tracker set.
+func (t *tracker) nodeFields(f virt.HostFacts, d diskGB, u usage) map[string]any {
+	o := t.opts
+	specs := make([]any, 0, len(f.HVSpecs))
+	for _, s := range f.HVSpecs {
+		hv, _ := ovo.New("HVSpec")
+		_ = set(hv, map[string]any{"arch": s[0], "hv_type": s[1], "vm_mode": s[2]})
+		specs = append(specs, hv)
+	}
+	reservedDisk := int(math.Ceil(float64(o.ReservedHostDiskMB) / 1024))
+	memUsed := o.ReservedHostMemoryMB + u.memoryMB
+	diskUsed := reservedDisk + u.diskGB
+	stats := map[string]any{}
+	for k, v := range u.stats {
+		stats[k] = v
+	}
+	fields := map[string]any{
+		"vcpus": f.VCPUs, "memory_mb": f.MemoryMB, "local_gb": d.total,
+		"vcpus_used": u.vcpus, "memory_mb_used": memUsed, "local_gb_used": diskUsed,
+		"free_ram_mb": f.MemoryMB - memUsed, "free_disk_gb": d.total - diskUsed,
+		"disk_available_least": d.free,
+		"hypervisor_type":      f.HypervisorType, "hypervisor_version": int64(f.HypervisorVersion),
+		"cpu_info": f.CPUInfo, "host_ip": o.MyIP, "supported_hv_specs": specs,
+		"running_vms": u.count, "current_workload": 0, "metrics": "[]", "stats": stats,
+		"numa_topology": nil,
+	}
+	ratio := func(name string, conf *float64, initial float64) {
+		switch {
+		case conf != nil && *conf != 0:
+			fields[name] = *conf
+		case t.cn == nil:
+			fields[name] = initial
+		default:
+			if cur, _ := ovo.Value[float64](t.cn, name); cur == 0 {
+				fields[name] = initial
+			}
+		}
+	}
+	ratio("cpu_allocation_ratio", o.CPUAllocationRatio, o.InitialCPUAllocationRatio)
+	ratio("ram_allocation_ratio", o.RAMAllocationRatio, o.InitialRAMAllocationRatio)
+	ratio("disk_allocation_ratio", o.DiskAllocationRatio, o.InitialDiskAllocationRatio)
+	return fields
+}
+
+// saveNode sets the fields whose value differs and saves only when one did.
+func (t *tracker) saveNode(ctx context.Context, fields map[string]any) error {
+	probe := t.cn.Clone()
+	if err := set(probe, fields); err != nil {
+		return err
+	}
+	changed := map[string]any{}
+	for k, v := range fields {
+		if !sameField(t.cn, probe, k) {
+			changed[k] = v
+		}
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	if err := set(t.cn, changed); err != nil {
+		return err
+	}
+	if _, err := t.objs.action(ctx, rpc.NewAdminContext(nowUTC()), t.cn, "save", nil, nil); err != nil {
+		return fmt.Errorf("ComputeNode.save: %w", err)
+	}
+	t.log.Debug("compute node saved", "changed", len(changed))
+	return nil
+}
+
+// sameField compares one field of two objects by its wire form.
+func sameField(a, b *ovo.Object, field string) bool {
+	av, aok := a.Get(field)
+	bv, bok := b.Get(field)
+	if aok != bok {
+		return false
+	}
+	aj, err1 := json.Marshal(wire(av))
+	bj, err2 := json.Marshal(wire(bv))
+	return err1 == nil && err2 == nil && string(aj) == string(bj)
+}
+
+func wire(v any) any {
+	switch x := v.(type) {
+	case *ovo.Object:
+		return x.ToPrimitive()["nova_object.data"]
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = wire(e)
+		}
+		return out
+	}
+	return v
+}
+
+// syncPlacement makes the provider's inventory and traits match the host (nova's
+// update_provider_tree for libvirt, plus COMPUTE_NODE and COMPUTE_STATUS_DISABLED).
+func (t *tracker) syncPlacement(ctx context.Context, f virt.HostFacts, d diskGB) error {
+	if t.placement == nil {
+		return nil
+	}
+	id, _ := ovo.Value[string](t.cn, "uuid")
+	if t.placement.provider(id) == nil {
+		if _, err := t.placement.EnsureProvider(ctx, id, t.node); err != nil {
+			return err
+		}
+	}
+	existing := t.placement.provider(id).Inventories
+	o := t.opts
+	ratio := func(rc string, conf *float64, initial float64) float64 {
+		if conf != nil && *conf != 0 {
+			return *conf
+		}
+		if inv, ok := existing[rc]; ok && inv.AllocationRatio != 0 {
+			return inv.AllocationRatio
+		}
+		return initial
+	}
+	inv := map[string]Inventory{
+		"VCPU": {Total: f.VCPUs, Reserved: o.ReservedHostCPUs, MinUnit: 1, MaxUnit: f.VCPUs, StepSize: 1,
+			AllocationRatio: ratio("VCPU", o.CPUAllocationRatio, o.InitialCPUAllocationRatio)},
+		"MEMORY_MB": {Total: f.MemoryMB, Reserved: o.ReservedHostMemoryMB, MinUnit: 1, MaxUnit: f.MemoryMB, StepSize: 1,
+			AllocationRatio: ratio("MEMORY_MB", o.RAMAllocationRatio, o.InitialRAMAllocationRatio)},
+		"DISK_GB": {Total: d.total, Reserved: int(math.Ceil(float64(o.ReservedHostDiskMB) / 1024)), MinUnit: 1, MaxUnit: d.total, StepSize: 1,
+			AllocationRatio: ratio("DISK_GB", o.DiskAllocationRatio, o.InitialDiskAllocationRatio)},
+	}
+	if err := t.placement.SetInventory(ctx, id, inv); err != nil {
+		return err
+	}
+	traits, err := t.host.DriverTraits(ctx, o.VirtType)
+	if err != nil {
+		return err
+	}
+	traits = append(traits, "COMPUTE_NODE")
+	if t.svc != nil && t.svc.disabled() {
+		traits = append(traits, "COMPUTE_STATUS_DISABLED")
+	}
+	return t.placement.SetTraits(ctx, id, traits, virt.ManagedTrait)
+}
+
+func nowUTC() time.Time { return time.Now().UTC() }
