@@ -49,7 +49,7 @@ func New(opts Options, conductor Conductor, host Host, newPlacement func(context
 	svc := &service{objs: objs, host: opts.Resources.Host, log: log}
 	return &Agent{
 		opts: opts, log: log, svc: svc, newPlacement: newPlacement,
-		rt:   &tracker{opts: opts.Resources, host: host, objs: objs, svc: svc, log: log},
+		rt: &tracker{opts: opts.Resources, host: host, objs: objs, svc: svc, log: log},
 	}
 }
 
