@@ -62,6 +62,11 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err := a.updateResources(ctx); err != nil {
 		return err
 	}
+	// A first heartbeat now, so that the service is "up" as soon as novalet is ready rather
+	// than one report_interval later (an adopted record's last_seen_up may be old).
+	if err := a.svc.beat(ctx); err != nil {
+		a.log.Warn("first heartbeat failed; the heartbeat loop retries", "error", err)
+	}
 	a.touch()
 	return nil
 }
@@ -152,6 +157,7 @@ func (a *Agent) LastHeartbeat() time.Time { return a.svc.lastHeartbeat() }
 func (a *Agent) Endpoints() []rpc.Endpoint {
 	return []rpc.Endpoint{{Version: ComputeAPIVersion, Methods: map[string]rpc.HandlerFunc{
 		"set_host_enabled": a.setHostEnabled,
+		"get_host_uptime":  a.getHostUptime,
 	}}}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ func testAgent(t *testing.T, c Conductor, statePath string, pl *Placement) *Agen
 		ReportInterval: 20 * time.Millisecond, ResourceInterval: time.Hour, ConductorTimeout: time.Second,
 	}
 	host := &fakeHost{facts: virt.HostFacts{VCPUs: 2, MemoryMB: 4096, HypervisorType: "QEMU", HypervisorVersion: 7002022,
-		Hostname: "cmp1.example", CPUInfo: `{"arch": "x86_64"}`, HVSpecs: [][3]string{{"x86_64", "qemu", "hvm"}}}}
+		Hostname: "cmp1.example", CPUInfo: `{"arch": "x86_64"}`, HVSpecs: [][3]string{{"x86_64", "qemu", "hvm"}, {"armv6l", "qemu", "hvm"}}}}
 	var np func(context.Context) (*Placement, error)
 	if pl != nil {
 		np = func(context.Context) (*Placement, error) { return pl, nil }
@@ -59,6 +60,9 @@ func TestStartRegistersServiceAndNodeOnce(t *testing.T) {
 	id, _ := ovo.Value[string](cn, "uuid")
 	if id == "" || a.NodeUUID() != id {
 		t.Fatalf("node uuid %q, agent says %q", id, a.NodeUUID())
+	}
+	if specs, _ := ovo.Value[[]*ovo.Object](cn, "supported_hv_specs"); len(specs) != 1 {
+		t.Errorf("supported_hv_specs %v: want x86_64 only (nova skips architectures it does not know)", specs)
 	}
 	if r, _ := ovo.Value[float64](cn, "cpu_allocation_ratio"); r != 16 {
 		t.Errorf("cpu_allocation_ratio %v", r)
@@ -163,5 +167,41 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestUsageCountsInstancesOnTheNode(t *testing.T) {
+	fc := newFakeConductor()
+	fl, _ := ovo.New("Flavor")
+	if err := set(fl, map[string]any{"vcpus": 1, "memory_mb": 256, "root_gb": 1, "ephemeral_gb": 0, "swap": 0}); err != nil {
+		t.Fatal(err)
+	}
+	inst, _ := ovo.New("Instance")
+	if err := set(inst, map[string]any{"uuid": "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee", "vm_state": "active",
+		"project_id": "p1", "flavor": fl}); err != nil {
+		t.Fatal(err)
+	}
+	fc.instances = []*ovo.Object{inst}
+	a := testAgent(t, fc, t.TempDir(), nil)
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	cn := fc.nodes["cmp1/cmp1.example"]
+	for field, want := range map[string]int64{"vcpus_used": 1, "memory_mb_used": 512 + 256, "local_gb_used": 1, "running_vms": 1} {
+		if got, _ := ovo.Value[int64](cn, field); got != want {
+			t.Errorf("%s = %d, want %d", field, got, want)
+		}
+	}
+	stats, _ := ovo.Value[map[string]any](cn, "stats")
+	if stats["num_instances"] != "1" || stats["num_vm_active"] != "1" || stats["num_proj_p1"] != "1" {
+		t.Errorf("stats %v", stats)
+	}
+}
+
+func TestGetHostUptime(t *testing.T) {
+	a := testAgent(t, newFakeConductor(), t.TempDir(), nil)
+	res, err := a.Endpoints()[0].Methods["get_host_uptime"](t.Context(), &rpc.Request{})
+	if s, _ := res.(string); err != nil || !strings.Contains(s, "load average") {
+		t.Fatalf("get_host_uptime = %q, %v", res, err)
 	}
 }

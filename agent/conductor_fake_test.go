@@ -14,12 +14,13 @@ import (
 // does for a compute node: get_by_* class actions (null or ComputeHostNotFound when missing),
 // create (assigns id, fills defaults), save (report_count, fields), and an empty instance list.
 type fakeConductor struct {
-	mu       sync.Mutex
-	services map[string]*ovo.Object // by host
-	nodes    map[string]*ovo.Object // by host/node
-	nextID   int64
-	saves    map[string]int // by object name
-	fail     error          // returned by every call while set
+	mu        sync.Mutex
+	services  map[string]*ovo.Object // by host
+	nodes     map[string]*ovo.Object // by host/node
+	nextID    int64
+	saves     map[string]int // by object name
+	instances []*ovo.Object  // what InstanceList.get_by_host_and_node returns
+	fail      error          // returned by every call while set
 }
 
 func newFakeConductor() *fakeConductor {
@@ -45,7 +46,13 @@ func (f *fakeConductor) ObjectClassActionVersions(_ context.Context, _ rpc.Conte
 		return nil, &rpc.RemoteError{Class: "ComputeHostNotFound", Module: "nova.exception", Message: "Compute host not found"}
 	case "InstanceList.get_by_host_and_node":
 		l, _ := ovo.New("InstanceList")
-		_ = l.Set("objects", []any{})
+		objs := []any{}
+		for _, i := range f.instances {
+			objs = append(objs, i)
+		}
+		if err := l.Set("objects", objs); err != nil {
+			return nil, err
+		}
 		return json.Marshal(l)
 	}
 	return nil, &rpc.RemoteError{Class: "NoSuchMethod", Message: objname + "." + objmethod}

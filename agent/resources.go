@@ -73,16 +73,12 @@ func (t *tracker) instanceUsage(ctx context.Context) (usage, error) {
 	if err != nil || list == nil {
 		return u, err
 	}
-	objs, _ := ovo.Value[[]any](list, "objects")
+	objs, _ := ovo.Value[[]*ovo.Object](list, "objects")
 	bump := func(key string) {
 		n, _ := strconv.Atoi(u.stats[key])
 		u.stats[key] = strconv.Itoa(n + 1)
 	}
-	for _, o := range objs {
-		inst, ok := o.(*ovo.Object)
-		if !ok {
-			continue
-		}
+	for _, inst := range objs {
 		vmState, _ := ovo.Value[string](inst, "vm_state")
 		if vmState == "deleted" {
 			continue
@@ -161,8 +157,14 @@ func (t *tracker) nodeFields(f virt.HostFacts, d diskGB, u usage) map[string]any
 	o := t.opts
 	specs := make([]any, 0, len(f.HVSpecs))
 	for _, s := range f.HVSpecs {
-		hv, _ := ovo.New("HVSpec")
-		_ = set(hv, map[string]any{"arch": s[0], "hv_type": s[1], "vm_mode": s[2]})
+		hv, err := ovo.New("HVSpec")
+		if err == nil {
+			err = set(hv, map[string]any{"arch": s[0], "hv_type": s[1], "vm_mode": s[2]})
+		}
+		if err != nil {
+			// libvirt knows guest architectures nova does not (armv6l, ...): nova skips them.
+			continue
+		}
 		specs = append(specs, hv)
 	}
 	reservedDisk := int(math.Ceil(float64(o.ReservedHostDiskMB) / 1024))
