@@ -1,16 +1,33 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
+
+	"github.com/novalet/novalet/agent"
 	"github.com/novalet/novalet/config"
+	"github.com/novalet/novalet/rpc"
+	"github.com/novalet/novalet/systemd"
+	"github.com/novalet/novalet/virt"
 )
 
-// runCommand starts the agent. This version stops after the start-up steps that exist: it
-// reads the configuration and checks the local parts; registering the compute service and
-// consuming Nova's RPC are not implemented yet, and it says so instead of pretending.
-func runCommand(sources []config.Source, stdout, stderr io.Writer) int {
+// Start-up and shutdown bounds.
+const (
+	startTimeout = 5 * time.Minute  // registration, through conductor retries
+	stopTimeout  = 60 * time.Second // in-flight RPC after SIGTERM (nova's graceful_shutdown_timeout)
+)
+
+// runCommand is `novalet run`: the compute agent, until SIGTERM or SIGINT.
+func runCommand(sources []config.Source, _, stderr io.Writer) int {
 	cfg, err := config.Load(sources)
 	if err != nil {
 		fmt.Fprintf(stderr, "novalet run: %v\n", err)
@@ -20,18 +37,141 @@ func runCommand(sources []config.Source, stdout, stderr io.Writer) int {
 	for _, w := range cfg.Warnings {
 		log.Warn("config", "file", w.File, "line", w.Line, "group", w.Group, "option", w.Option, "message", w.Message)
 	}
-	failed := false
-	for _, r := range preflight(cfg) {
-		if r.OK {
-			log.Info("preflight", "check", r.Name, "detail", r.Detail)
-		} else {
-			failed = true
-			log.Error("preflight", "check", r.Name, "detail", r.Detail, "fix", r.Fix)
-		}
-	}
-	if failed {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := serve(ctx, cfg, log, systemd.FromEnv()); err != nil {
+		log.Error("novalet run failed", "error", err)
 		return 1
 	}
-	log.Error("novalet run: the compute service (registration with the conductor, Nova RPC) is not implemented in this version; nothing was registered")
-	return 3
+	return 0
+}
+
+// serve runs the agent: READY is sent only once the node is registered.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify systemd.Notifier) error {
+	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	status := func(s string) { _ = notify.Status(ctx, s) }
+
+	status("connecting to libvirt")
+	hv, err := virt.Open(startCtx, libvirtURI(cfg.Libvirt))
+	if err != nil {
+		return err
+	}
+	defer hv.Close()
+	if err := hv.CheckVirtType(startCtx, cfg.Libvirt.VirtType); err != nil {
+		return fmt.Errorf("[libvirt] virt_type %s: %w", cfg.Libvirt.VirtType, err)
+	}
+	if err := os.MkdirAll(cfg.Default.InstancesPath, 0o755); err != nil {
+		return fmt.Errorf("instances_path: %w", err)
+	}
+
+	status("connecting to RabbitMQ")
+	url, err := rpc.ParseTransportURL(cfg.Default.TransportURL)
+	if err != nil {
+		return fmt.Errorf("[DEFAULT] transport_url: %w", err)
+	}
+	ropts := rabbitOptions(cfg.Rabbit)
+	if err := ropts.ApplyQuery(url.Query); err != nil {
+		return err
+	}
+	transport, err := rpc.DialAMQP(startCtx, url, ropts, log)
+	if err != nil {
+		return err
+	}
+	defer transport.Close()
+	timeout := time.Duration(cfg.Default.RPCResponseTimeout) * time.Second
+	client := rpc.NewClient(transport, rpc.ClientConfig{Exchange: cfg.Default.ControlExchange, Timeout: timeout, Logger: log})
+	defer client.Close(context.Background())
+
+	a := agent.New(agent.Options{
+		Resources:        resourceOptions(cfg),
+		ReportInterval:   time.Duration(cfg.Default.ReportInterval) * time.Second,
+		ResourceInterval: 60 * time.Second,
+		ConductorTimeout: timeout,
+	}, rpc.NewConductorClient(client, rpc.CallOptions{}), hv, placementFactory(cfg, log), log)
+
+	status("registering with nova-conductor")
+	if err := startAgent(startCtx, a, log); err != nil {
+		return err
+	}
+	server, err := rpc.NewServer(transport, rpc.ServerConfig{Exchange: cfg.Default.ControlExchange,
+		Topic: agent.ComputeTopic, Server: cfg.Default.Host, Endpoints: a.Endpoints(), Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := server.Start(startCtx); err != nil {
+		return err
+	}
+	log.Info("novalet ready", "host", cfg.Default.Host, "node", a.NodeName(), "compute_node_uuid", a.NodeUUID())
+	_ = notify.Ready(ctx)
+	status(fmt.Sprintf("serving compute.%s; node %s", cfg.Default.Host, a.NodeName()))
+
+	loops, stopLoops := context.WithCancel(ctx)
+	defer stopLoops()
+	go func() {
+		interval, _ := systemd.WatchdogInterval()
+		_ = systemd.Watchdog{Notifier: notify, Interval: interval, Healthy: a.Healthy, Logger: log}.Run(loops)
+	}()
+	a.Run(loops) // returns on SIGTERM/SIGINT
+
+	_ = notify.Stopping(context.Background())
+	log.Info("stopping: finishing in-flight requests")
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancelStop()
+	return server.Stop(stopCtx)
+}
+
+// startAgent registers the node, retrying while the conductor is not answering yet (nova-compute
+// waits for the conductor the same way).
+func startAgent(ctx context.Context, a *agent.Agent, log *slog.Logger) error {
+	for {
+		err := a.Start(ctx)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, rpc.ErrTimeout) || ctx.Err() != nil {
+			return err
+		}
+		log.Warn("nova-conductor did not answer; retrying registration", "error", err)
+	}
+}
+
+func placementFactory(cfg *config.Config, log *slog.Logger) func(context.Context) (*agent.Placement, error) {
+	return func(ctx context.Context) (*agent.Placement, error) {
+		pc, err := agent.NewServiceSession(ctx, "placement", cfg.Placement)
+		if err != nil {
+			return nil, err
+		}
+		url, err := agent.Endpoint(pc, cfg.Placement.Adapter, "placement")
+		if err != nil {
+			return nil, err
+		}
+		return agent.NewPlacement(&gophercloud.ServiceClient{ProviderClient: pc, Endpoint: url}, log), nil
+	}
+}
+
+func resourceOptions(cfg *config.Config) agent.ResourceOptions {
+	d := cfg.Default
+	return agent.ResourceOptions{
+		Host: d.Host, StatePath: d.StatePath, InstancesPath: d.InstancesPath, MyIP: d.MyIP, VirtType: cfg.Libvirt.VirtType,
+		ReservedHostMemoryMB: d.ReservedHostMemoryMB, ReservedHostDiskMB: d.ReservedHostDiskMB, ReservedHostCPUs: d.ReservedHostCPUs,
+		CPUAllocationRatio: d.CPUAllocationRatio, RAMAllocationRatio: d.RAMAllocationRatio, DiskAllocationRatio: d.DiskAllocationRatio,
+		InitialCPUAllocationRatio: d.InitialCPUAllocationRatio, InitialRAMAllocationRatio: d.InitialRAMAllocationRatio,
+		InitialDiskAllocationRatio: d.InitialDiskAllocationRatio,
+	}
+}
+
+// rabbitOptions maps [oslo_messaging_rabbit] onto the transport's options.
+func rabbitOptions(r config.Rabbit) rpc.RabbitOptions {
+	o := rpc.DefaultRabbitOptions()
+	sec := func(n int) time.Duration { return time.Duration(n) * time.Second }
+	o.HeartbeatTimeoutThreshold = sec(r.HeartbeatTimeoutThreshold)
+	o.HeartbeatRate = r.HeartbeatRate
+	o.RetryInterval, o.RetryBackoff, o.IntervalMax = sec(r.RetryInterval), sec(r.RetryBackoff), sec(r.IntervalMax)
+	o.SSL, o.SSLCAFile, o.SSLCertFile, o.SSLKeyFile = r.SSL, r.SSLCAFile, r.SSLCertFile, r.SSLKeyFile
+	o.AMQPDurableQueues, o.AMQPAutoDelete, o.HAQueues, o.QuorumQueue = r.AMQPDurableQueues, r.AMQPAutoDelete, r.HAQueues, r.QuorumQueue
+	o.TransientQueuesTTL = sec(r.TransientQueuesTTL)
+	o.QosPrefetchCount = r.QoSPrefetchCount
+	o.LoginMethod = r.LoginMethod
+	return o
 }

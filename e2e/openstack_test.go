@@ -1,0 +1,211 @@
+//go:build e2e
+
+// Package e2e drives novalet against the project's loopback Zed control plane
+// (controlplane/start.sh) with the `openstack` CLI and nova-manage, as an operator would.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/novalet/novalet/internal/testenv"
+)
+
+// adminEnv is controlplane/admin-openrc.
+var adminEnv = []string{
+	"OS_PROJECT_DOMAIN_NAME=Default", "OS_USER_DOMAIN_NAME=Default", "OS_PROJECT_NAME=admin",
+	"OS_USERNAME=admin", "OS_PASSWORD=000000", "OS_AUTH_URL=http://controller:5000/v3",
+	"OS_IDENTITY_API_VERSION=3", "OS_IMAGE_API_VERSION=2", "OS_REGION_NAME=RegionOne",
+	"no_proxy=controller,localhost,127.0.0.1", "NO_PROXY=controller,localhost,127.0.0.1",
+}
+
+// computeConf is the compute node's nova.conf the control plane bring-up writes.
+const computeConf = "/etc/nova/nova.conf"
+
+func run(t *testing.T, timeout time.Duration, name string, args ...string) ([]byte, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), adminEnv...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, &cmdError{args: append([]string{name}, args...), err: err, stderr: stderr.String()}
+	}
+	return out, nil
+}
+
+type cmdError struct {
+	args   []string
+	err    error
+	stderr string
+}
+
+func (e *cmdError) Error() string {
+	return strings.Join(e.args, " ") + ": " + e.err.Error() + ": " + strings.TrimSpace(e.stderr)
+}
+
+// openstack runs the CLI with -f json and decodes the answer into out.
+func openstack(t *testing.T, out any, args ...string) {
+	t.Helper()
+	b, err := run(t, 2*time.Minute, "openstack", append(args, "-f", "json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("openstack %v: %v\n%s", args, err, b)
+	}
+}
+
+// requireControlPlane fails unless Keystone answers and Debian's nova-compute is not running
+// (novalet takes the host's place).
+func requireControlPlane(t *testing.T) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	c, err := net.DialTimeout("tcp", "127.0.0.1:5000", 3*time.Second)
+	if err != nil {
+		t.Fatal("the control plane is not running (Keystone :5000): run `make controlplane`")
+	}
+	c.Close()
+	if _, err := os.Stat(computeConf); err != nil {
+		t.Fatalf("%s missing: run `make controlplane`", computeConf)
+	}
+	if out, _ := exec.Command("pgrep", "-f", "bin/nova-compute").Output(); len(out) > 0 {
+		t.Fatalf("Debian's nova-compute is running (pid %s): stop it first (controlplane/stop.sh nova-compute)", strings.TrimSpace(string(out)))
+	}
+}
+
+// novalet is a running `novalet run` with a NOTIFY_SOCKET the test reads.
+type novalet struct {
+	cmd    *exec.Cmd
+	notify *net.UnixConn
+	log    string
+	start  time.Time
+	exited chan error
+}
+
+var novaletBin string
+
+// buildNovalet builds cmd/novalet once per test binary.
+func buildNovalet(t *testing.T) string {
+	t.Helper()
+	if novaletBin != "" {
+		return novaletBin
+	}
+	dir, err := os.MkdirTemp("", "novalet-e2e-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "novalet")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/novalet")
+	cmd.Dir = testenv.RepoRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	novaletBin = bin
+	return bin
+}
+
+func startNovalet(t *testing.T) *novalet {
+	t.Helper()
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "novalet.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(buildNovalet(t), "run", "--config-file", computeConf)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	n := &novalet{cmd: cmd, notify: conn, log: logPath, start: time.Now(), exited: make(chan error, 1)}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { n.exited <- cmd.Wait(); logf.Close() }()
+	t.Cleanup(func() {
+		n.stop(t)
+		conn.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("novalet log:\n%s", tail(string(b), 60))
+		}
+	})
+	return n
+}
+
+// waitNotify waits for a sd_notify message containing want.
+func (n *novalet) waitNotify(t *testing.T, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	buf := make([]byte, 4096)
+	for time.Now().Before(deadline) {
+		n.notify.SetReadDeadline(time.Now().Add(time.Second))
+		k, _, err := n.notify.ReadFromUnix(buf)
+		if err == nil && strings.Contains(string(buf[:k]), want) {
+			return
+		}
+		select {
+		case err := <-n.exited:
+			n.exited <- err
+			t.Fatalf("novalet exited before %q: %v", want, err)
+		default:
+		}
+	}
+	t.Fatalf("no %q from novalet within %s", want, timeout)
+}
+
+// stop sends SIGTERM and waits for a clean exit (idempotent).
+func (n *novalet) stop(t *testing.T) {
+	t.Helper()
+	if n.cmd.ProcessState != nil {
+		return
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-n.exited:
+		n.exited <- err
+		if err != nil {
+			t.Errorf("novalet exit after SIGTERM: %v", err)
+		}
+	case <-time.After(90 * time.Second):
+		_ = n.cmd.Process.Kill()
+		t.Error("novalet did not stop within 90s of SIGTERM")
+	}
+}
+
+func tail(s string, lines int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > lines {
+		l = l[len(l)-lines:]
+	}
+	return strings.Join(l, "\n")
+}
+
+// eventually polls cond until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > timeout {
+			t.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(time.Second)
+	}
+	return time.Since(start)
+}
