@@ -4,7 +4,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 GUEST_DIR ?= .cache/guest
 
-.PHONY: build test test-unit lint deps parts parts-stop guest demo fuzz clean
+.PHONY: build test test-unit lint deps parts parts-stop guest demo demo-stop controlplane controlplane-stop e2e bench fuzz clean
 
 ## build: bin/novalet
 build:
@@ -37,9 +37,27 @@ parts-stop:
 guest:
 	bash guest/build-guest-image.sh $(GUEST_DIR)
 
-## demo: the main job, as far as it goes today (see README).
-demo: build
-	bash scripts/demo.sh
+## demo: the main job (see README): control plane + novalet registered as this host's
+## nova-compute, left running; demo-stop ends them by their recorded PIDs.
+demo:
+	bash scripts/demo.sh start
+demo-stop:
+	bash scripts/demo.sh stop
+
+## controlplane: install and start the project's single-node Zed control plane.
+controlplane: parts
+	bash controlplane/install.sh
+	bash controlplane/start.sh
+controlplane-stop:
+	bash controlplane/stop.sh
+
+## e2e: the end-to-end tests against a running control plane (`make controlplane` first).
+e2e:
+	$(GO) test -count=1 -p 1 -timeout 30m -tags e2e ./e2e/
+
+## bench: novalet beside Debian's nova-compute on the control plane, as ratios.
+bench: controlplane
+	bash bench/run.sh
 
 ## fuzz: each fuzz target for FUZZTIME (default 20s).
 fuzz:
