@@ -9,18 +9,12 @@ import (
 	"runtime"
 	"testing"
 	"time"
-
-	"github.com/novalet/novalet/internal/testenv"
 )
 
 func TestHostFactsFromLibvirt(t *testing.T) {
+	c := openTestConn(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := Open(ctx, testenv.LibvirtURI(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	f, err := c.HostFacts(ctx)
 	if err != nil {
 		t.Fatal(err)

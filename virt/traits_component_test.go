@@ -14,13 +14,9 @@ import (
 )
 
 func TestDriverTraitsOnThisHost(t *testing.T) {
+	c := openTestConn(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := Open(ctx, testenv.LibvirtURI(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	traits, err := c.DriverTraits(ctx, "qemu")
 	if err != nil {
 		t.Fatal(err)
