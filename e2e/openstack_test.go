@@ -95,28 +95,6 @@ type novalet struct {
 	exited chan error
 }
 
-var novaletBin string
-
-// buildNovalet builds cmd/novalet once per test binary.
-func buildNovalet(t *testing.T) string {
-	t.Helper()
-	if novaletBin != "" {
-		return novaletBin
-	}
-	dir, err := os.MkdirTemp("", "novalet-e2e-bin-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "novalet")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/novalet")
-	cmd.Dir = testenv.RepoRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	novaletBin = bin
-	return bin
-}
-
 func startNovalet(t *testing.T) *novalet {
 	t.Helper()
 	dir := t.TempDir()
@@ -130,7 +108,7 @@ func startNovalet(t *testing.T) *novalet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(buildNovalet(t), "run", "--config-file", computeConf)
+	cmd := exec.Command(testenv.Novalet(t), "run", "--config-file", computeConf)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	n := &novalet{cmd: cmd, notify: conn, log: logPath, start: time.Now(), exited: make(chan error, 1)}

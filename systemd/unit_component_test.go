@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,25 +17,6 @@ import (
 )
 
 const unitExecBinary = "/usr/bin/novalet"
-
-// novaletBinary builds the real ./cmd/novalet to stand in for /usr/bin/novalet:
-// systemd-analyze verify fails when ExecStart's binary does not exist.
-func novaletBinary(t *testing.T, dir string) string {
-	t.Helper()
-	out := filepath.Join(dir, "novalet")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", out, "./cmd/novalet")
-	cmd.Dir = testenv.RepoRoot(t)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/novalet: %v\n%s", err, b)
-	}
-	return out
-}
 
 // writeUnit writes unit text as dir/novalet.service (the name matters: it is the unit's name).
 func writeUnit(t *testing.T, dir, text string) string {
@@ -48,10 +28,10 @@ func writeUnit(t *testing.T, dir, text string) string {
 	return path
 }
 
-// verifyStrict runs `systemd-analyze verify` and returns its exit error and every output line
-// that names the unit. Unknown keys and bad values are only warnings (exit 0), and verify also
+// verifyStrict runs `systemd-analyze verify` and returns every output line that names the unit
+// and its exit error. Unknown keys and bad values are only warnings (exit 0), and verify also
 // loads the host's units and may warn about those, so the lines naming ours are what count.
-func verifyStrict(t *testing.T, path string) (runErr error, ours []string) {
+func verifyStrict(t *testing.T, path string) (ours []string, runErr error) {
 	t.Helper()
 	tool, err := exec.LookPath("systemd-analyze")
 	if err != nil {
@@ -75,19 +55,18 @@ func verifyStrict(t *testing.T, path string) (runErr error, ours []string) {
 			ours = append(ours, l)
 		}
 	}
-	return runErr, ours
+	return ours, runErr
 }
 
 func TestUnitFileVerifies(t *testing.T) {
-	dir := t.TempDir()
-	bin := novaletBinary(t, dir)
+	bin := testenv.Novalet(t)
 	if n := strings.Count(UnitFile, "ExecStart="+unitExecBinary+" "); n != 1 {
 		t.Fatalf("novalet.service has %d ExecStart=%s lines, want 1", n, unitExecBinary)
 	}
 	text := strings.Replace(UnitFile, "ExecStart="+unitExecBinary+" ", "ExecStart="+bin+" ", 1)
 
 	t.Run("novalet.service", func(t *testing.T) {
-		err, ours := verifyStrict(t, writeUnit(t, t.TempDir(), text))
+		ours, err := verifyStrict(t, writeUnit(t, t.TempDir(), text))
 		if err != nil || len(ours) != 0 {
 			t.Fatalf("systemd-analyze verify: exit %v, lines about the unit:\n%s", err, strings.Join(ours, "\n"))
 		}
@@ -100,7 +79,7 @@ func TestUnitFileVerifies(t *testing.T) {
 			t.Fatal("KillMode=process not found in the unit")
 		}
 		// Exit status stays 0 for a bad value; only the warning naming the unit reveals it.
-		_, ours := verifyStrict(t, writeUnit(t, t.TempDir(), bad))
+		ours, _ := verifyStrict(t, writeUnit(t, t.TempDir(), bad))
 		if len(ours) == 0 {
 			t.Fatal("systemd-analyze verify accepted KillMode=proces without a word")
 		}
@@ -110,7 +89,7 @@ func TestUnitFileVerifies(t *testing.T) {
 			t.Logf("%s is installed here, so the unrewritten unit is legitimately valid", unitExecBinary)
 			return
 		}
-		err, _ := verifyStrict(t, writeUnit(t, t.TempDir(), UnitFile))
+		_, err := verifyStrict(t, writeUnit(t, t.TempDir(), UnitFile))
 		if err == nil {
 			t.Fatalf("systemd-analyze verify passed with ExecStart=%s absent", unitExecBinary)
 		}

@@ -149,7 +149,7 @@ func checkFieldType(ft *FieldType) error {
 		}
 	case KindEnum:
 		if len(ft.Values) == 0 {
-			return fmt.Errorf("Enum without values")
+			return fmt.Errorf("enum without values")
 		}
 	}
 	if !knownKind(ft.Kind) {
