@@ -18,20 +18,33 @@ const closeTimeout = 30 * time.Second
 // Conn is an open connection to libvirtd. It is safe for concurrent use (libvirt connections
 // are thread-safe).
 type Conn struct {
-	uri string
-	lv  *libvirt.Connect
+	uri        string
+	lv         *libvirt.Connect
+	namePrefix string // List reports only domains whose names start with it
 }
+
+// Option adjusts a Conn at Open.
+type Option func(*Conn)
+
+// WithNamePrefix makes List report the domains whose names start with prefix instead of
+// InstanceNamePrefix (for a non-default instance_name_template, and for tests, whose domains
+// must not look like instances).
+func WithNamePrefix(prefix string) Option { return func(c *Conn) { c.namePrefix = prefix } }
 
 // Open connects to libvirtd at uri (e.g. "qemu:///system"). A connection that completes after
 // ctx ended is closed in the background.
-func Open(ctx context.Context, uri string) (*Conn, error) {
+func Open(ctx context.Context, uri string, opts ...Option) (*Conn, error) {
 	lv, err := call(ctx, "connect to "+uri, func() (*libvirt.Connect, error) {
 		return libvirt.NewConnect(uri)
 	}, func(late *libvirt.Connect) { late.Close() })
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{uri: uri, lv: lv}, nil
+	c := &Conn{uri: uri, lv: lv, namePrefix: InstanceNamePrefix}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
 }
 
 // URI returns the libvirt URI the connection was opened with.

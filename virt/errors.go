@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"libvirt.org/go/libvirt"
 )
@@ -98,6 +99,14 @@ func classify(err error) error {
 		libvirt.ERR_NO_SUPPORT, libvirt.ERR_OS_TYPE, libvirt.ERR_INVALID_MAC,
 		libvirt.ERR_CPU_INCOMPATIBLE:
 		return ErrInvalid
+
+	// defineXML says a name or uuid is taken by another domain only in the message: "domain
+	// 'x' already exists with uuid ..." / "domain 'x' is already defined with uuid ...".
+	case libvirt.ERR_OPERATION_FAILED:
+		if strings.Contains(le.Message, "already exists with uuid") ||
+			strings.Contains(le.Message, "already defined with uuid") {
+			return ErrConflict
+		}
 
 	// A broken or refused socket comes back as a system or internal error raised by the RPC
 	// layer ("Failed to connect socket", "client socket is closed"); the same codes from

@@ -41,10 +41,16 @@ func TestClassifyLibvirtCodes(t *testing.T) {
 		{"system error outside rpc", libvirt.ERR_SYSTEM_ERROR, libvirt.FROM_QEMU, nil},
 		{"internal error outside rpc", libvirt.ERR_INTERNAL_ERROR, libvirt.FROM_QEMU, nil},
 		{"operation failed", libvirt.ERR_OPERATION_FAILED, libvirt.FROM_QEMU, nil},
+		{"name taken", libvirt.ERR_OPERATION_FAILED, libvirt.FROM_DOMAIN, ErrConflict},
+		{"uuid taken", libvirt.ERR_OPERATION_FAILED, libvirt.FROM_DOMAIN, ErrConflict},
+	}
+	messages := map[string]string{
+		"name taken": "operation failed: domain 'instance-1' already exists with uuid 11111111-0000-4000-8000-000000000001",
+		"uuid taken": "operation failed: domain 'instance-1' is already defined with uuid 11111111-0000-4000-8000-000000000001",
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			le := libvirt.Error{Code: tt.code, Domain: tt.domain, Message: "msg " + tt.name, Level: libvirt.ERR_ERROR}
+			le := libvirt.Error{Code: tt.code, Domain: tt.domain, Message: "msg " + tt.name + ": " + messages[tt.name], Level: libvirt.ERR_ERROR}
 			err := wrapErr("do thing", le)
 			for _, c := range classes {
 				if got, want := errors.Is(err, c), c == tt.want; got != want {
