@@ -1,0 +1,101 @@
+// Package imagecache owns the node's image files the way nova's libvirt driver lays them out:
+// Glance v2 downloads cached in <instances_path>/_base/<sha1(image id)> (verified while
+// streaming, format-inspected, converted to raw when force_raw_images), per-instance qcow2
+// overlays with their disk.info, config-drive ISOs, and pruning of unused bases.
+//
+// Cache is the port; Local is the real implementation on the local file system (qemu-img and
+// genisoimage do the image work), Fake is the in-process double for other packages' tests. Both
+// pass the conformance suite in imagecache/cachetest.
+package imagecache
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Cache is the image-cache port the agent consumes.
+type Cache interface {
+	// Ensure makes sure the image is in the cache and returns the base file's absolute path,
+	// <instances_path>/<subdirectory_name>/<sha1(image id)>. Concurrent calls for one image
+	// share one download.
+	Ensure(ctx context.Context, req Request) (string, error)
+	// CreateOverlay creates <instanceDir>/disk, a qcow2 overlay backed by base (a path Ensure
+	// returned), and records it in <instanceDir>/disk.info. rootSize 0 keeps the image's virtual
+	// size (flavor root_gb 0); a size below it is a *DiskTooSmallError. It returns the disk path.
+	// An existing disk backed by base is accepted as is.
+	CreateOverlay(ctx context.Context, base, instanceDir string, rootSize int64) (string, error)
+	// BuildConfigDrive writes files (relative paths such as "openstack/latest/meta_data.json")
+	// into an ISO 9660 image labelled config-2 at <instanceDir>/disk.config, replacing any old
+	// one, records it in disk.info, and returns its path.
+	BuildConfigDrive(ctx context.Context, instanceDir string, files map[string][]byte) (string, error)
+	// Prune removes unused base files old enough per [image_cache], and, when free space is
+	// under the watermark, unused ones younger than that. inUse holds the image ids (image_ref,
+	// kernel_id, ramdisk_id) of every instance on this host; bases backing an instance disk
+	// under instances_path are kept as well. now is the reference time for ages.
+	Prune(ctx context.Context, inUse map[string]bool, now time.Time) (PruneResult, error)
+	// CleanLeftovers removes temp files that interrupted downloads, conversions, overlays and
+	// config drives left behind. It is meant for start-up, before work is accepted.
+	CleanLeftovers(ctx context.Context) ([]string, error)
+}
+
+// Request names one image to fetch and how to reach Glance. The caller resolves the endpoint
+// ([glance] api_servers / endpoint_override, else the context's service catalog) and the token
+// (the RPC context's auth token), as nova does.
+type Request struct {
+	ImageID string
+	// Endpoint is Glance's base URL, e.g. "http://controller:9292" (a trailing "/v2" is fine).
+	Endpoint string
+	// Token is the user's token, sent as X-Auth-Token. It is never logged.
+	Token string
+	// ServiceToken, when set, is sent as X-Service-Token ([service_user] send_service_user_token).
+	ServiceToken string
+	// GlobalRequestID is sent as X-OpenStack-Request-ID so Glance's logs match the request.
+	GlobalRequestID string
+	// HTTPClient carries TLS settings; nil means http.DefaultClient. Deadlines come from ctx and
+	// the cache's options, not from the client.
+	HTTPClient *http.Client
+}
+
+// PruneResult tells what one pass did.
+type PruneResult struct {
+	Removed    []string // base files deleted
+	FreedBytes int64    // their allocated size
+	InUse      int      // base files kept because an instance uses them
+	TooYoung   int      // unused base files kept because they are younger than the minimum age
+}
+
+// BaseName is the cache file name nova gives an image: sha1 of the id, hex.
+func BaseName(imageID string) string {
+	sum := sha1.Sum([]byte(imageID))
+	return hex.EncodeToString(sum[:])
+}
+
+// validateImageID keeps anything but a canonical UUID away from paths and URLs.
+func validateImageID(id string) error {
+	if len(id) != 36 {
+		return classed(ErrInvalid, "image id %q is not a UUID", id)
+	}
+	if _, err := uuid.Parse(id); err != nil {
+		return classed(ErrInvalid, "image id %q is not a UUID", id)
+	}
+	return nil
+}
+
+// isBaseName reports whether name is an original base file's name (40 hex digits).
+func isBaseName(name string) bool {
+	if len(name) != sha1.Size*2 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,93 @@
+package imagecache
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// BuildConfigDrive implements Cache: nova's ConfigDriveBuilder.make_drive for the iso9660
+// format, with the ISO written to a temp file and renamed over disk.config.
+func (c *Local) BuildConfigDrive(ctx context.Context, instanceDir string, files map[string][]byte) (string, error) {
+	out, err := c.buildConfigDrive(ctx, instanceDir, files)
+	if err != nil {
+		return "", fmt.Errorf("imagecache: config drive in %s: %w", instanceDir, err)
+	}
+	return out, nil
+}
+
+func (c *Local) buildConfigDrive(ctx context.Context, instanceDir string, files map[string][]byte) (string, error) {
+	if !filepath.IsAbs(instanceDir) {
+		return "", classed(ErrInvalid, "instance directory %q is not absolute", instanceDir)
+	}
+	if len(files) == 0 {
+		return "", classed(ErrInvalid, "no files for the config drive")
+	}
+	names := make([]string, 0, len(files))
+	for name := range files {
+		if err := checkDriveFileName(name); err != nil {
+			return "", err
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+
+	staging, err := os.MkdirTemp("", "novalet-configdrive-")
+	if err != nil {
+		return "", fsErr(err, "creating a staging directory")
+	}
+	defer func() { _ = os.RemoveAll(staging) }()
+	for _, name := range names {
+		p := filepath.Join(staging, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return "", fsErr(err, "creating %s", filepath.Dir(p))
+		}
+		if err := os.WriteFile(p, files[name], 0o644); err != nil {
+			return "", fsErr(err, "writing %s", p)
+		}
+	}
+
+	if err := os.MkdirAll(instanceDir, 0o755); err != nil {
+		return "", fsErr(err, "creating %s", instanceDir)
+	}
+	tmp, err := tempPath(instanceDir, "disk.config.part.")
+	if err != nil {
+		return "", err
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err := c.tools.makeISO(ctx, tmp, staging, c.opts.ConfigDrivePublisher); err != nil {
+		return "", err
+	}
+	if err := syncFile(tmp); err != nil {
+		return "", fsErr(err, "syncing %s", tmp)
+	}
+	out := filepath.Join(instanceDir, "disk.config")
+	if err := publish(tmp, out); err != nil {
+		return "", err
+	}
+	done = true
+	// nova's Flat backend records the drive as raw the first time it looks at it.
+	if err := c.addDiskInfo(instanceDir, out, "raw"); err != nil {
+		return "", err
+	}
+	c.log.Info("config drive created", "path", out, "files", len(names))
+	return out, nil
+}
+
+// checkDriveFileName accepts clean relative slash paths that stay inside the drive.
+func checkDriveFileName(name string) error {
+	clean := filepath.ToSlash(filepath.Clean(filepath.FromSlash(name)))
+	if name == "" || strings.HasPrefix(name, "/") || clean != name || name == "." ||
+		name == ".." || strings.HasPrefix(name, "../") || strings.ContainsRune(name, 0) {
+		return classed(ErrInvalid, "config drive file name %q is not a clean relative path", name)
+	}
+	return nil
+}

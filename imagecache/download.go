@@ -1,0 +1,71 @@
+package imagecache
+
+import (
+	"context"
+	"io"
+	"math"
+	"os"
+)
+
+// recordingWriter remembers the local write error so a failed copy can be told apart from a
+// broken transfer.
+type recordingWriter struct {
+	f   *os.File
+	err error
+}
+
+func (w *recordingWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// download streams the image's data into f, verifying size and digest while it goes, and
+// syncs f. It returns the number of bytes written.
+func download(ctx context.Context, g *glanceClient, img *glanceImage, f *os.File) (int64, error) {
+	resp, err := g.data(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+
+	v, err := newVerifier(img, resp.Header.Get("Content-MD5"))
+	if err != nil {
+		return 0, err
+	}
+	// One byte more than promised is enough to know the stream is wrong; without the bound a
+	// broken or hostile server could fill the disk.
+	limit := int64(math.MaxInt64)
+	if img.Size != nil {
+		limit = *img.Size + 1
+	}
+	w := &recordingWriter{f: f}
+	var dst io.Writer = w
+	if v != nil {
+		dst = io.MultiWriter(w, v)
+	}
+	buf := make([]byte, 1<<20)
+	n, err := io.CopyBuffer(dst, io.LimitReader(resp.Body, limit), buf)
+	switch {
+	case w.err != nil:
+		return n, fsErr(w.err, "writing %s", f.Name())
+	case err != nil && ctx.Err() != nil:
+		return n, classedErr(ErrUnavailable, ctx.Err(), "image data after %d bytes", n)
+	case err != nil:
+		return n, classedErr(ErrUnavailable, err, "reading image data after %d bytes", n)
+	}
+	if img.Size != nil && n != *img.Size {
+		return n, classed(ErrCorrupt, "received %d bytes, Glance says the image has %d", n, *img.Size)
+	}
+	if v != nil {
+		if err := v.check(); err != nil {
+			return n, err
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return n, fsErr(err, "syncing %s", f.Name())
+	}
+	return n, nil
+}

@@ -1,0 +1,63 @@
+package imagecache
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// The cache's files appear by rename from a synced temp file, then the directory is synced,
+// so after a crash a name is either absent or complete: a half-written base is never taken
+// for a cached image.
+
+// syncFile fsyncs an existing file by name.
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// syncDir makes a rename or unlink in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// publish makes tmp (already synced) visible as dst with nova's file mode (0644: QEMU runs
+// as another user and reads the base through the overlay).
+func publish(tmp, dst string) error {
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		return fsErr(err, "chmod %s", tmp)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return fsErr(err, "rename %s to %s", tmp, dst)
+	}
+	return fsErr(syncDir(filepath.Dir(dst)), "sync %s", filepath.Dir(dst))
+}
+
+// tempPath reserves a unique temp name next to final: "<final name><tag><random>". It returns
+// the path; the empty file exists until the caller renames or removes it.
+func tempPath(dir, prefix string) (string, error) {
+	f, err := os.CreateTemp(dir, prefix+"*")
+	if err != nil {
+		return "", fsErr(err, "creating a temp file in %s", dir)
+	}
+	name := f.Name()
+	if err := f.Close(); err != nil {
+		_ = os.Remove(name)
+		return "", fsErr(err, "closing %s", name)
+	}
+	return name, nil
+}

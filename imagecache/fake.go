@@ -1,0 +1,115 @@
+package imagecache
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Fake is the cache for other packages' tests: the real logic on a real directory (paths,
+// Glance calls, checksums, one download per image, disk.info, pruning), with qemu-img and
+// genisoimage replaced by Go (see fakeTools). It passes the same conformance suite as Local,
+// and lets a test inject failures and see what was asked.
+type Fake struct {
+	local *Local
+
+	mu       sync.Mutex
+	failures map[string][]error
+	calls    []FakeCall
+}
+
+// FakeCall records one call to the Fake.
+type FakeCall struct {
+	Op      string // "Ensure", "CreateOverlay", "BuildConfigDrive", "Prune", "CleanLeftovers"
+	ImageID string // Ensure
+	Path    string // CreateOverlay's base, BuildConfigDrive's instance directory
+	Size    int64  // CreateOverlay's root size
+}
+
+var _ Cache = (*Fake)(nil)
+
+// NewFake returns a Fake over instancesPath with nova's defaults, and Glance retries that do
+// not slow tests down.
+func NewFake(instancesPath string) (*Fake, error) {
+	o := DefaultOptions()
+	o.InstancesPath = instancesPath
+	o.GlanceRetryDelay = 10 * time.Millisecond
+	return NewFakeWithOptions(o)
+}
+
+// NewFakeWithOptions returns a Fake with the given options.
+func NewFakeWithOptions(o Options) (*Fake, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return &Fake{local: newLocal(o, fakeTools{}), failures: map[string][]error{}}, nil
+}
+
+// BaseDir is <instances_path>/<subdirectory_name>.
+func (f *Fake) BaseDir() string { return f.local.BaseDir() }
+
+// FailNext makes the next call of op return err instead of doing anything.
+func (f *Fake) FailNext(op string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failures[op] = append(f.failures[op], err)
+}
+
+// Calls returns the calls made so far, in order.
+func (f *Fake) Calls() []FakeCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]FakeCall(nil), f.calls...)
+}
+
+// record notes a call and pops the failure queued for it, if any.
+func (f *Fake) record(c FakeCall) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, c)
+	if q := f.failures[c.Op]; len(q) > 0 {
+		f.failures[c.Op] = q[1:]
+		return q[0]
+	}
+	return nil
+}
+
+// Ensure implements Cache.
+func (f *Fake) Ensure(ctx context.Context, req Request) (string, error) {
+	if err := f.record(FakeCall{Op: "Ensure", ImageID: req.ImageID}); err != nil {
+		return "", err
+	}
+	return f.local.Ensure(ctx, req)
+}
+
+// CreateOverlay implements Cache.
+func (f *Fake) CreateOverlay(ctx context.Context, base, instanceDir string, rootSize int64) (string, error) {
+	if err := f.record(FakeCall{Op: "CreateOverlay", Path: base, Size: rootSize}); err != nil {
+		return "", err
+	}
+	return f.local.CreateOverlay(ctx, base, instanceDir, rootSize)
+}
+
+// BuildConfigDrive implements Cache; read the result with ReadFakeConfigDrive.
+func (f *Fake) BuildConfigDrive(ctx context.Context, instanceDir string, files map[string][]byte) (string, error) {
+	if err := f.record(FakeCall{Op: "BuildConfigDrive", Path: instanceDir}); err != nil {
+		return "", err
+	}
+	return f.local.BuildConfigDrive(ctx, instanceDir, files)
+}
+
+// Prune implements Cache.
+func (f *Fake) Prune(ctx context.Context, inUse map[string]bool, now time.Time) (PruneResult, error) {
+	if err := f.record(FakeCall{Op: "Prune"}); err != nil {
+		return PruneResult{}, err
+	}
+	return f.local.Prune(ctx, inUse, now)
+}
+
+// CleanLeftovers implements Cache.
+func (f *Fake) CleanLeftovers(ctx context.Context) ([]string, error) {
+	if err := f.record(FakeCall{Op: "CleanLeftovers"}); err != nil {
+		return nil, err
+	}
+	return f.local.CleanLeftovers(ctx)
+}

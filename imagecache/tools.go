@@ -1,0 +1,151 @@
+package imagecache
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// imageInfo is what qemu-img info says about a file.
+type imageInfo struct {
+	Format      string
+	VirtualSize int64
+	BackingFile string
+	DataFile    string
+	ClusterSize int64
+}
+
+// diskTool is the image work done by external programs. The host implementation runs
+// qemu-img and genisoimage; the fake one (faketools.go) does the same in Go for tests.
+type diskTool interface {
+	info(ctx context.Context, path string) (imageInfo, error)
+	convertToRaw(ctx context.Context, src, dst, srcFormat string) error
+	createOverlay(ctx context.Context, path, backing, backingFormat string, clusterSize, size int64) error
+	makeISO(ctx context.Context, out, srcDir, publisher string) error
+}
+
+// hostTools runs the host's qemu-img and genisoimage with nova's arguments.
+type hostTools struct {
+	qemuImg, mkisofs   string
+	prlimit            string // "" when util-linux's prlimit is missing
+	timeout, convertTO time.Duration
+}
+
+func newHostTools(o *Options) *hostTools {
+	t := &hostTools{qemuImg: o.QemuImgCmd, mkisofs: o.MkisofsCmd, timeout: o.ToolTimeout,
+		convertTO: o.ConvertTimeout}
+	if p, err := exec.LookPath("prlimit"); err == nil {
+		t.prlimit = p
+	}
+	return t
+}
+
+// qemuImgLimits are nova's QEMU_IMG_LIMITS for qemu-img info: a crafted image must not make
+// it eat the host (CVE-2015-5162).
+var qemuImgLimits = []string{"--as=1073741824", "--cpu=30"}
+
+// run executes one command under a deadline with the C locale (nova parses English output
+// and so may we) and returns its stdout. stderr goes into the error.
+func run(ctx context.Context, timeout time.Duration, name string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	if err == nil {
+		return stdout.Bytes(), nil
+	}
+	msg := strings.TrimSpace(stderr.String())
+	if len(msg) > 2048 {
+		msg = msg[:2048] + "..."
+	}
+	desc := fmt.Sprintf("%s %s", name, strings.Join(args, " "))
+	switch {
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("%s: %w (after %v): %s", desc, ctx.Err(), timeout, msg)
+	case strings.Contains(msg, "No space left on device") || strings.Contains(msg, "Disk quota exceeded"):
+		return nil, classedErr(ErrNoSpace, err, "%s: %s", desc, msg)
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return nil, fmt.Errorf("%s: %w: %s", desc, err, msg)
+	}
+	return nil, fmt.Errorf("%s: %w", desc, err)
+}
+
+// qemuImgInfoJSON is qemu-img info --output=json, the fields we read.
+type qemuImgInfoJSON struct {
+	Format          string `json:"format"`
+	VirtualSize     int64  `json:"virtual-size"`
+	BackingFilename string `json:"backing-filename"`
+	ClusterSize     int64  `json:"cluster-size"`
+	FormatSpecific  struct {
+		Data struct {
+			DataFile string `json:"data-file"`
+		} `json:"data"`
+	} `json:"format-specific"`
+}
+
+// info runs nova's unprivileged_qemu_img_info: format probed by qemu-img itself (the caller
+// has already checked the signatures), --force-share so a running guest's disk can be read.
+func (t *hostTools) info(ctx context.Context, path string) (imageInfo, error) {
+	args := []string{"info", path, "--force-share", "--output=json"}
+	name := t.qemuImg
+	if t.prlimit != "" {
+		args = append(append(append([]string{}, qemuImgLimits...), "--", t.qemuImg), args...)
+		name = t.prlimit
+	}
+	out, err := run(ctx, t.timeout, name, args...)
+	if err != nil {
+		return imageInfo{}, err
+	}
+	var j qemuImgInfoJSON
+	if err := json.Unmarshal(out, &j); err != nil {
+		return imageInfo{}, fmt.Errorf("qemu-img info %s: parsing its output: %w", path, err)
+	}
+	if j.Format == "" {
+		return imageInfo{}, fmt.Errorf("qemu-img info %s: no format in its output", path)
+	}
+	return imageInfo{Format: j.Format, VirtualSize: j.VirtualSize, BackingFile: j.BackingFilename,
+		DataFile: j.FormatSpecific.Data.DataFile, ClusterSize: j.ClusterSize}, nil
+}
+
+// convertToRaw is nova's convert_image(src, dst, fmt, "raw"). nova picks cache=none where
+// O_DIRECT works; writeback followed by our own fsync of dst is as durable and works on tmpfs.
+func (t *hostTools) convertToRaw(ctx context.Context, src, dst, srcFormat string) error {
+	_, err := run(ctx, t.convertTO, t.qemuImg, "convert", "-t", "writeback", "-O", "raw", "-f", srcFormat, src, dst)
+	return err
+}
+
+// createOverlay is nova's create_image(path, "qcow2", size, backing_file=base): the backing
+// format is stated (never probed) and a base's non-default cluster size is inherited. size 0
+// leaves the overlay at the base's virtual size.
+func (t *hostTools) createOverlay(ctx context.Context, path, backing, backingFormat string, clusterSize, size int64) error {
+	args := []string{"create", "-f", "qcow2", "-b", backing, "-F", backingFormat}
+	if clusterSize > 0 {
+		args = append(args, "-o", "cluster_size="+strconv.FormatInt(clusterSize, 10))
+	}
+	args = append(args, path)
+	if size > 0 {
+		args = append(args, strconv.FormatInt(size, 10))
+	}
+	_, err := run(ctx, t.timeout, t.qemuImg, args...)
+	return err
+}
+
+// makeISO is nova's ConfigDriveBuilder._make_iso9660, flag for flag.
+func (t *hostTools) makeISO(ctx context.Context, out, srcDir, publisher string) error {
+	_, err := run(ctx, t.timeout, t.mkisofs, "-o", out, "-ldots", "-allow-lowercase", "-allow-multidot",
+		"-l", "-publisher", publisher, "-quiet", "-J", "-r", "-V", "config-2", srcDir)
+	return err
+}
