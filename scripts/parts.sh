@@ -1,12 +1,18 @@
 #!/bin/bash
-# parts.sh start|stop|status -- the real parts component tests run against, started by hand.
+# parts.sh start|stop|status|restart-libvirtd -- the real parts component tests run against,
+# started by hand.
 #
 #   RabbitMQ   127.0.0.1:5672, user novalet / novalet-test with ".*" ".*" ".*" on vhost "/".
 #              Debian's /usr/lib/rabbitmq/bin/rabbitmq-server runs in the background as root with
 #              every path (config, cookie, mnesia, logs) under $STATE/rabbitmq; Erlang distribution
 #              and epmd listen on 127.0.0.1 only.
 #   libvirtd   system mode (qemu:///system) with virtlogd, which libvirt needs to start any domain
-#              (QEMU's stdio and the <serial><log file=...> console log go through it).
+#              (QEMU's stdio and the <serial><log file=...> console log go through it). Group
+#              libvirt may use its sockets without polkit (see configure_libvirtd), so that Debian's
+#              nova-compute, which runs as user nova, can sit beside novalet for comparisons.
+#
+# `restart-libvirtd` restarts only the libvirtd parts.sh started (config changes take effect; the
+# broker, virtlogd and running guests stay up).
 #
 # Why by hand: the machines we run on have no systemd as PID 1, and Debian's policy-rc.d forbids
 # apt from starting services.
@@ -35,6 +41,7 @@ LV_URI=qemu:///system
 LV_SOCK=/run/libvirt/libvirt-sock
 VIRTLOGD_SOCK=/run/libvirt/virtlogd-sock
 QEMU_CONF=/etc/libvirt/qemu.conf
+LIBVIRTD_CONF=/etc/libvirt/libvirtd.conf
 
 # Deadlines (seconds). libvirtd's cold start probes every qemu-system-* binary before it answers
 # (8 s with x86 only on an idle machine, ~50 s with all emulators installed), so be generous.
@@ -60,12 +67,14 @@ record() { # NAME PID
   echo "$2 $(starttime "$2")" > "$PIDS/$1"
 }
 
-# owned NAME: prints the PID recorded for NAME if that very process is still alive.
+# owned NAME: prints the PID recorded for NAME if that very process is still alive. A zombie is
+# dead: PID 1 on these machines reaps orphans lazily, and waiting for it would stall `stop`.
 owned() {
-  local f=$PIDS/$1 pid st
+  local f=$PIDS/$1 pid st s
   [ -f "$f" ] || return 1
   read -r pid st < "$f" || return 1
   [ -n "$pid" ] && [ "$(starttime "$pid" 2>/dev/null)" = "$st" ] || return 1
+  s=$(cat "/proc/$pid/stat" 2>/dev/null) && s=${s##*) } && [ "${s%% *}" != Z ] || return 1
   echo "$pid"
 }
 
@@ -127,10 +136,11 @@ virtlogd_running() {
 # ---- libvirt ----------------------------------------------------------------------------------
 
 # setconf FILE KEY VALUE: set "KEY = VALUE", replacing the first "KEY =" or "#KEY =" line; returns
-# 0 when the file changed.
+# 0 when the file changed. libvirt's config parser takes the first setting of a key, so "already
+# set" means the first uncommented KEY line is exactly ours.
 setconf() {
   local f=$1 k=$2 v=$3
-  grep -qxF "$k = $v" "$f" && return 1
+  [ "$(grep -m1 -E "^\s*$k\s*=" "$f")" = "$k = $v" ] && return 1
   if grep -qE "^#?\s*$k\s*=" "$f"; then
     sed -i -E "0,/^#?\s*$k\s*=.*/s||$k = $v|" "$f"
   else
@@ -157,9 +167,25 @@ configure_libvirt() {
   return $((1 - changed))
 }
 
+# configure_libvirtd: Debian's libvirtd authorises socket clients through polkit, which needs a
+# system D-Bus these machines lack, so every non-root client (Debian's nova-compute runs as nova,
+# a member of group libvirt) fails with "Unable to get system bus connection". Instead the sockets
+# belong to group libvirt: rw for the group only, no further auth. Root (novalet, the tests) is
+# unaffected. Prints nothing; returns 0 when the file changed.
+configure_libvirtd() {
+  local changed=0
+  [ -f "$LIBVIRTD_CONF.novalet-orig" ] || cp -a "$LIBVIRTD_CONF" "$LIBVIRTD_CONF.novalet-orig"
+  setconf "$LIBVIRTD_CONF" unix_sock_group '"libvirt"' && changed=1
+  setconf "$LIBVIRTD_CONF" unix_sock_rw_perms '"0770"' && changed=1
+  setconf "$LIBVIRTD_CONF" auth_unix_rw '"none"' && changed=1
+  setconf "$LIBVIRTD_CONF" auth_unix_ro '"none"' && changed=1
+  return $((1 - changed))
+}
+
 launch_libvirt() {
   local conf_changed=0
   configure_libvirt && conf_changed=1
+  configure_libvirtd && conf_changed=1
   mkdir -p /run/libvirt "$LV_DIR"
 
   if virtlogd_running; then
@@ -175,7 +201,8 @@ launch_libvirt() {
   if libvirtd_answers; then
     log "libvirtd already running and answering on $LV_URI$(whose libvirtd)"
     if [ $conf_changed = 1 ]; then
-      log "WARNING: $QEMU_CONF changed, but the running libvirtd predates it; restart it to apply"
+      log "WARNING: $QEMU_CONF or $LIBVIRTD_CONF changed, but the running libvirtd predates it;" \
+        "apply with: $0 restart-libvirtd"
     fi
     return 0
   fi
@@ -201,6 +228,20 @@ wait_libvirt() {
     sleep 0.3
   done
   log "libvirtd answers on $LV_URI ($((SECONDS - t0))s)"
+}
+
+# restart_libvirtd: stop the libvirtd we started, then start it again with the current
+# configuration. One started by someone else is refused: it is not ours to end. QEMU guests
+# survive (libvirtd reconnects to them); virtlogd and the broker are untouched.
+restart_libvirtd() {
+  local pid
+  if pid=$(owned libvirtd); then
+    end_owned libvirtd
+  elif libvirtd_answers; then
+    die "the running libvirtd was not started by parts.sh; restart it yourself"
+  fi
+  launch_libvirt
+  wait_libvirt
 }
 
 # ---- RabbitMQ ---------------------------------------------------------------------------------
@@ -314,6 +355,11 @@ start)
   wait_rabbitmq
   log "ready: transport rabbit://$RMQ_USER:***@127.0.0.1:$RMQ_PORT/, libvirt $LV_URI; logs in $STATE"
   ;;
+restart-libvirtd)
+  [ "$(id -u)" -eq 0 ] || die "must run as root"
+  lock
+  restart_libvirtd
+  ;;
 stop)
   lock
   stop_rabbitmq
@@ -333,7 +379,7 @@ status)
   status_line virtlogd $up "$VIRTLOGD_SOCK"
   ;;
 *)
-  echo "usage: $0 start|stop|status" >&2
+  echo "usage: $0 start|stop|status|restart-libvirtd" >&2
   exit 2
   ;;
 esac
