@@ -66,7 +66,7 @@ username = neutron
 password = $PW
 
 # Debian's nova 26.2.2-1~deb12u5 carries the CVE-2023-2088 fix: every nova service must send a
-# service token with user tokens, and `nova-status upgrade check` fails without this section.
+# service token with user tokens, and "nova-status upgrade check" fails without this section.
 [service_user]
 send_service_user_token = true
 auth_url = http://controller:5000
@@ -172,7 +172,7 @@ service_metadata_proxy = true
 metadata_proxy_shared_secret = $PW
 
 # Debian's nova 26.2.2-1~deb12u5 carries the CVE-2023-2088 fix: every nova service must send a
-# service token with user tokens, and `nova-status upgrade check` fails without this section.
+# service token with user tokens, and "nova-status upgrade check" fails without this section.
 [service_user]
 send_service_user_token = true
 auth_url = http://controller:5000

@@ -60,7 +60,7 @@ if [ $WITH_COMPUTE = 1 ]; then
   if ! out=$(as nova timeout 30 virsh -c qemu:///system version 2>&1); then
     die "user nova cannot use qemu:///system: ${out##*error: }
   libvirtd reads /etc/libvirt/libvirtd.conf only at start; restart it through parts.sh:
-  scripts/parts.sh stop && scripts/parts.sh start   (restarts parts.sh's RabbitMQ as well)"
+  scripts/parts.sh restart-libvirtd   (the broker and the guests stay up)"
   fi
   bring_up nova-compute
   mark "nova-compute up (heartbeat)"

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -165,6 +166,27 @@ func (n *novalet) stop(t *testing.T) {
 		_ = n.cmd.Process.Kill()
 		t.Error("novalet did not stop within 90s of SIGTERM")
 	}
+}
+
+// configWarnings lists the options novalet warned about at start-up, sorted.
+func (n *novalet) configWarnings(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(n.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		var rec struct {
+			Msg    string `json:"msg"`
+			Option string `json:"option"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "config" {
+			out = append(out, rec.Option)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func tail(s string, lines int) string {

@@ -60,6 +60,11 @@ func TestPresence(t *testing.T) {
 
 	n := startNovalet(t)
 	n.waitNotify(t, "READY=1", 3*time.Minute)
+	// The compute node's nova.conf is the reference one: novalet warns about the two options
+	// nova 26 removed and nothing else.
+	if warned := n.configWarnings(t); !slices.Equal(warned, []string{"firewall_driver", "use_neutron"}) {
+		t.Errorf("config warnings for %v, want [firewall_driver use_neutron]", warned)
+	}
 	up := eventually(t, 15*time.Second, "service up after READY", func() bool { return hostState(t, host) == "up" })
 	t.Logf("start -> READY %s, READY -> up %s", time.Since(n.start)-up, up)
 	for _, r := range computeServices(t) {
@@ -68,10 +73,15 @@ func TestPresence(t *testing.T) {
 		}
 	}
 
-	if out, err := run(t, 2*time.Minute, filepath.Join(testenv.RepoRoot(t), "controlplane", "nova-manage.sh"), "cell_v2", "discover_hosts", "--verbose"); err != nil {
+	novaManage := filepath.Join(testenv.RepoRoot(t), "controlplane", "nova-manage.sh")
+	if out, err := run(t, 2*time.Minute, novaManage, "cell_v2", "discover_hosts", "--verbose"); err != nil {
 		t.Fatal(err)
 	} else {
 		t.Logf("discover_hosts: %s", strings.TrimSpace(string(out)))
+	}
+	// Mapped: the host is listed in cell1 (by this discover_hosts or the scheduler's periodic one).
+	if out, err := run(t, 2*time.Minute, novaManage, "cell_v2", "list_hosts"); err != nil || !strings.Contains(string(out), " "+host+" ") {
+		t.Fatalf("cell_v2 list_hosts does not map %s: %v\n%s", host, err, out)
 	}
 
 	// The hypervisor matches the host.
