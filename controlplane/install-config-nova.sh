@@ -11,6 +11,13 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+# ks_auth USER: the keystoneauth 'password' plugin lines every service-user section repeats.
+ks_auth() {
+  printf '%s\n' "auth_url = http://controller:5000" "auth_type = password" \
+    "project_domain_name = Default" "user_domain_name = Default" \
+    "project_name = $SERVICE_PROJECT" "username = $1" "password = $PW"
+}
+
 # ---- nova: the compute node's file --------------------------------------------------------------
 # Section by section the reference compute nova.conf; changes are commented.
 put /etc/nova/nova.conf root:nova 640 <<EOF
@@ -34,48 +41,24 @@ state_path = /var/lib/nova
 auth_strategy = keystone
 
 [keystone_authtoken]
-auth_url = http://controller:5000
+$(ks_auth nova)
 memcached_servers = controller:11211
-auth_type = password
-project_domain_name = Default
-user_domain_name = Default
-project_name = $SERVICE_PROJECT
-username = nova
-password = $PW
 
 [placement]
-auth_url = http://controller:5000
-auth_type = password
-project_domain_name = Default
-user_domain_name = Default
-project_name = $SERVICE_PROJECT
-username = placement
-password = $PW
+$(ks_auth placement)
 region_name = $REGION
 
 # Not in the reference excerpt, needed by any Zed compute node: nova-compute creates and binds
 # the ports. nova's option names (keystoneauth), the 'neutron' service user.
 [neutron]
-auth_url = http://controller:5000
-auth_type = password
-project_domain_name = Default
-user_domain_name = Default
+$(ks_auth neutron)
 region_name = $REGION
-project_name = $SERVICE_PROJECT
-username = neutron
-password = $PW
 
 # Debian's nova 26.2.2-1~deb12u5 carries the CVE-2023-2088 fix: every nova service must send a
 # service token with user tokens, and "nova-status upgrade check" fails without this section.
 [service_user]
 send_service_user_token = true
-auth_url = http://controller:5000
-auth_type = password
-project_domain_name = Default
-user_domain_name = Default
-project_name = $SERVICE_PROJECT
-username = nova
-password = $PW
+$(ks_auth nova)
 
 [glance]
 api_servers = http://controller:9292
@@ -138,36 +121,18 @@ auth_strategy = keystone
 
 [keystone_authtoken]
 www_authenticate_uri = http://controller:5000
-auth_url = http://controller:5000
+$(ks_auth nova)
 memcached_servers = controller:11211
-auth_type = password
-project_domain_name = Default
-user_domain_name = Default
-project_name = $SERVICE_PROJECT
-username = nova
-password = $PW
 
 [placement]
-auth_url = http://controller:5000
-auth_type = password
-project_domain_name = Default
-user_domain_name = Default
-project_name = $SERVICE_PROJECT
-username = placement
-password = $PW
+$(ks_auth placement)
 region_name = $REGION
 
 # Not in the reference excerpt: nova-api needs it to validate networks on server create, and
 # the metadata API to trust neutron-metadata-agent's proxied requests.
 [neutron]
-auth_url = http://controller:5000
-auth_type = password
-project_domain_name = Default
-user_domain_name = Default
+$(ks_auth neutron)
 region_name = $REGION
-project_name = $SERVICE_PROJECT
-username = neutron
-password = $PW
 service_metadata_proxy = true
 metadata_proxy_shared_secret = $PW
 
@@ -175,13 +140,7 @@ metadata_proxy_shared_secret = $PW
 # service token with user tokens, and "nova-status upgrade check" fails without this section.
 [service_user]
 send_service_user_token = true
-auth_url = http://controller:5000
-auth_type = password
-project_domain_name = Default
-user_domain_name = Default
-project_name = $SERVICE_PROJECT
-username = nova
-password = $PW
+$(ks_auth nova)
 
 [glance]
 api_servers = http://controller:9292
