@@ -59,11 +59,22 @@ func ManagedTrait(t string) bool {
 
 // DriverTraits returns the traits the libvirt driver reports for this host: capability traits,
 // storage buses and video models from the domain capabilities of each machine type, and the
-// VIF models of the virt type. CPU feature traits are not reported yet.
+// VIF models of the virt type, and the host CPU's feature traits.
 func (c *Conn) DriverTraits(ctx context.Context, virtType string) ([]string, error) {
 	traits := slices.Clone(capabilityTraits)
 	for _, m := range vifModels[virtType] {
 		traits = append(traits, "COMPUTE_NET_VIF_MODEL_"+strings.ToUpper(strings.ReplaceAll(m, "-", "_")))
+	}
+	capsXML, err := call(ctx, "capabilities", func() (string, error) { return c.lv.GetCapabilities() }, nil)
+	if err != nil {
+		return nil, err
+	}
+	var caps libvirtxml.Caps
+	if err := caps.Unmarshal(capsXML); err != nil {
+		return nil, wrapErr("capabilities", err)
+	}
+	if virtType == "qemu" || virtType == "kvm" {
+		traits = append(traits, cpuTraits(caps.Host)...)
 	}
 	for _, machine := range machineTypes {
 		raw, err := call(ctx, "domain capabilities "+machine, func() (string, error) {
