@@ -50,30 +50,12 @@ func (c *Local) buildConfigDrive(ctx context.Context, instanceDir string, files 
 		}
 	}
 
-	if err := os.MkdirAll(instanceDir, 0o755); err != nil {
-		return "", fsErr(err, "creating %s", instanceDir)
-	}
-	tmp, err := tempPath(instanceDir, "disk.config.part.")
+	out, err := writeInstanceFile(instanceDir, "disk.config", func(tmp string) error {
+		return c.tools.makeISO(ctx, tmp, staging, c.opts.ConfigDrivePublisher)
+	})
 	if err != nil {
 		return "", err
 	}
-	done := false
-	defer func() {
-		if !done {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := c.tools.makeISO(ctx, tmp, staging, c.opts.ConfigDrivePublisher); err != nil {
-		return "", err
-	}
-	if err := syncFile(tmp); err != nil {
-		return "", fsErr(err, "syncing %s", tmp)
-	}
-	out := filepath.Join(instanceDir, "disk.config")
-	if err := publish(tmp, out); err != nil {
-		return "", err
-	}
-	done = true
 	// nova's Flat backend records the drive as raw the first time it looks at it.
 	if err := c.addDiskInfo(instanceDir, out, "raw"); err != nil {
 		return "", err

@@ -61,3 +61,34 @@ func tempPath(dir, prefix string) (string, error) {
 	}
 	return name, nil
 }
+
+// writeInstanceFile produces instanceDir/name through a temp file beside it: produce writes
+// the temp path, which is then synced and renamed into place. The temp file never outlives a
+// failure.
+func writeInstanceFile(instanceDir, name string, produce func(tmp string) error) (string, error) {
+	if err := os.MkdirAll(instanceDir, 0o755); err != nil {
+		return "", fsErr(err, "creating %s", instanceDir)
+	}
+	tmp, err := tempPath(instanceDir, name+".part.")
+	if err != nil {
+		return "", err
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err := produce(tmp); err != nil {
+		return "", err
+	}
+	if err := syncFile(tmp); err != nil {
+		return "", fsErr(err, "syncing %s", tmp)
+	}
+	out := filepath.Join(instanceDir, name)
+	if err := publish(tmp, out); err != nil {
+		return "", err
+	}
+	done = true
+	return out, nil
+}

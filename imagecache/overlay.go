@@ -69,29 +69,11 @@ func (c *Local) createOverlay(ctx context.Context, base, instanceDir string, roo
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", fsErr(err, "stat %s", disk)
 	}
-	if err := os.MkdirAll(instanceDir, 0o755); err != nil {
-		return "", fsErr(err, "creating %s", instanceDir)
-	}
-	tmp, err := tempPath(instanceDir, "disk.part.")
-	if err != nil {
+	if _, err := writeInstanceFile(instanceDir, "disk", func(tmp string) error {
+		return c.tools.createOverlay(ctx, tmp, base, info.Format, info.ClusterSize, rootSize)
+	}); err != nil {
 		return "", err
 	}
-	done := false
-	defer func() {
-		if !done {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := c.tools.createOverlay(ctx, tmp, base, info.Format, info.ClusterSize, rootSize); err != nil {
-		return "", err
-	}
-	if err := syncFile(tmp); err != nil {
-		return "", fsErr(err, "syncing %s", tmp)
-	}
-	if err := publish(tmp, disk); err != nil {
-		return "", err
-	}
-	done = true
 	if err := c.addDiskInfo(instanceDir, disk, "qcow2"); err != nil {
 		return "", err
 	}
