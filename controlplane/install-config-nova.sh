@@ -11,13 +11,6 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-# ks_auth USER: the keystoneauth 'password' plugin lines every service-user section repeats.
-ks_auth() {
-  printf '%s\n' "auth_url = http://controller:5000" "auth_type = password" \
-    "project_domain_name = Default" "user_domain_name = Default" \
-    "project_name = $SERVICE_PROJECT" "username = $1" "password = $PW"
-}
-
 # ---- nova: the compute node's file --------------------------------------------------------------
 # Section by section the reference compute nova.conf; changes are commented.
 put /etc/nova/nova.conf root:nova 640 <<EOF

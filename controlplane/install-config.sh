@@ -67,14 +67,8 @@ connection = mysql+pymysql://glance:$PW@controller/glance
 
 [keystone_authtoken]
 www_authenticate_uri = http://controller:5000
-auth_url = http://controller:5000
+$(ks_auth glance)
 memcached_servers = controller:11211
-auth_type = password
-project_domain_name = Default
-user_domain_name = Default
-project_name = $SERVICE_PROJECT
-username = glance
-password = $PW
 
 [paste_deploy]
 flavor = keystone
@@ -130,25 +124,13 @@ connection = mysql+pymysql://neutron:$PW@controller/neutron
 
 [keystone_authtoken]
 www_authenticate_uri = http://controller:5000
-auth_url = http://controller:5000
+$(ks_auth neutron)
 memcached_servers = controller:11211
-auth_type = password
-project_domain_name = Default
-user_domain_name = Default
-project_name = $SERVICE_PROJECT
-username = neutron
-password = $PW
 
 # credentials for the network-vif-plugged/-unplugged events neutron sends to nova
 [nova]
-auth_url = http://controller:5000
-auth_type = password
-project_domain_name = Default
-user_domain_name = Default
+$(ks_auth nova)
 region_name = $REGION
-project_name = $SERVICE_PROJECT
-username = nova
-password = $PW
 
 [oslo_concurrency]
 lock_path = /var/lib/neutron/tmp

@@ -165,3 +165,10 @@ report_changes() {
     log "$(basename "$0"): configuration unchanged"
   fi
 }
+
+# ks_auth USER: the keystoneauth 'password' plugin lines every service-user section repeats.
+ks_auth() {
+  printf '%s\n' "auth_url = http://controller:5000" "auth_type = password" \
+    "project_domain_name = Default" "user_domain_name = Default" \
+    "project_name = $SERVICE_PROJECT" "username = $1" "password = $PW"
+}
