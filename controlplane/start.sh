@@ -49,6 +49,12 @@ mark "mariadb + memcached ready"
 for n in "${APIS[@]}" neutron-server; do "launch_$n"; done
 # ...except the neutron agents, which need neutron-server's RPC queues (see ready_neutron-server)
 await neutron-server
+# neutron 21.0.0's get_ports reads Port.port_forwardings, a backref SQLAlchemy adds only when
+# the worker configures its mappers, i.e. at its first query. If the first request an API
+# worker serves is GET /v2.0/ports, it fails before querying, and so does every later one:
+# nova-api's `server show` then answers 500. One network listing configures them for good.
+(. "$CP_DIR/admin-openrc" && timeout 60 openstack network list -f value -c ID >/dev/null) ||
+  die "neutron-server answers but cannot list networks; see $CP_LOG/neutron-server.log"
 mark "neutron-server ready (API + RPC)"
 for n in "${AGENTS[@]}"; do "launch_$n"; done
 await "${APIS[@]}" "${AGENTS[@]}"
