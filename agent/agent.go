@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ type Agent struct {
 	log  *slog.Logger
 	svc  *service
 	rt   *tracker
+	c    *compute // nil until EnableInstances
 
 	// newPlacement builds the Placement client; retried each resource pass until it works,
 	// as nova's report client keeps trying when Keystone or Placement is away at start-up.
@@ -38,6 +40,10 @@ type Agent struct {
 	// rtMu serialises resource updates: the periodic pass and set_host_enabled share the
 	// tracker's ComputeNode and Placement view.
 	rtMu sync.Mutex
+
+	// kick asks the resource loop for an early pass (an instance came or went); one pending
+	// request stands for any number.
+	kick chan struct{}
 
 	mu        sync.Mutex
 	loopsSeen time.Time // when the main loops last went round (for the watchdog)
@@ -48,7 +54,7 @@ func New(opts Options, conductor Conductor, host Host, newPlacement func(context
 	objs := objects{c: conductor, timeout: opts.ConductorTimeout}
 	svc := &service{objs: objs, host: opts.Resources.Host, log: log}
 	return &Agent{
-		opts: opts, log: log, svc: svc, newPlacement: newPlacement,
+		opts: opts, log: log, svc: svc, newPlacement: newPlacement, kick: make(chan struct{}, 1),
 		rt: &tracker{opts: opts.Resources, host: host, objs: objs, svc: svc, log: log},
 	}
 }
@@ -58,6 +64,9 @@ func New(opts Options, conductor Conductor, host Host, newPlacement func(context
 func (a *Agent) Start(ctx context.Context) error {
 	if err := a.svc.register(ctx); err != nil {
 		return err
+	}
+	if err := a.recoverInstances(ctx); err != nil {
+		return fmt.Errorf("start-up recovery: %w", err)
 	}
 	if err := a.updateResources(ctx); err != nil {
 		return err
@@ -122,6 +131,7 @@ func (a *Agent) Run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			case <-a.kick:
 			}
 			if err := a.updateResources(ctx); err != nil && ctx.Err() == nil {
 				a.log.Error("update_available_resource failed", "error", err)
@@ -129,6 +139,15 @@ func (a *Agent) Run(ctx context.Context) {
 		}
 	}()
 	wg.Wait()
+}
+
+// resourcesChanged asks for a resource update soon, as nova's _update_resource_tracker does
+// after a build or a delete, without making the operation wait for it.
+func (a *Agent) resourcesChanged() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
 }
 
 func (a *Agent) touch() {
@@ -155,10 +174,14 @@ func (a *Agent) LastHeartbeat() time.Time { return a.svc.lastHeartbeat() }
 
 // Endpoints are the compute RPC endpoints: ComputeManager's methods under version 6.1.
 func (a *Agent) Endpoints() []rpc.Endpoint {
-	return []rpc.Endpoint{{Version: ComputeAPIVersion, Methods: map[string]rpc.HandlerFunc{
+	methods := map[string]rpc.HandlerFunc{
 		"set_host_enabled": a.setHostEnabled,
 		"get_host_uptime":  a.getHostUptime,
-	}}}
+	}
+	if a.c != nil {
+		maps.Copy(methods, a.instanceMethods())
+	}
+	return []rpc.Endpoint{{Version: ComputeAPIVersion, Methods: methods}}
 }
 
 // setHostEnabled is what nova-api calls when an operator enables or disables the service:

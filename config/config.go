@@ -33,6 +33,8 @@ type Config struct {
 	UpgradeLevels UpgradeLevels `group:"upgrade_levels"`
 	Workarounds   Workarounds   `group:"workarounds"`
 	Novalet       Novalet       `group:"novalet"`
+	Scheduler     Scheduler     `group:"filter_scheduler"`
+	ConsoleAuth   ConsoleAuth   `group:"consoleauth"`
 
 	// Files lists the files read, in order.
 	Files []string
@@ -74,6 +76,8 @@ type Default struct {
 	VIFPluggingIsFatal          bool     `opt:"vif_plugging_is_fatal"`
 	InstanceNameTemplate        string   `opt:"instance_name_template"`
 	PointerModel                string   `opt:"pointer_model"`
+	DefaultAvailabilityZone     string   `opt:"default_availability_zone"`
+	ReclaimInstanceInterval     int      `opt:"reclaim_instance_interval"`
 	Debug                       bool     `opt:"debug"`
 }
 
@@ -184,6 +188,16 @@ type UpgradeLevels struct {
 // Workarounds is [workarounds].
 type Workarounds struct {
 	ReserveDiskResourceForImageCache bool `opt:"reserve_disk_resource_for_image_cache"`
+}
+
+// Scheduler is [filter_scheduler] (what a compute node reads of it).
+type Scheduler struct {
+	TrackInstanceChanges bool `opt:"track_instance_changes"`
+}
+
+// ConsoleAuth is [consoleauth].
+type ConsoleAuth struct {
+	TokenTTL int `opt:"token_ttl"`
 }
 
 // Novalet is novalet's own [novalet] group.

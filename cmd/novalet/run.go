@@ -15,6 +15,7 @@ import (
 
 	"github.com/novalet/novalet/agent"
 	"github.com/novalet/novalet/config"
+	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/systemd"
 	"github.com/novalet/novalet/virt"
@@ -89,6 +90,19 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 		ResourceInterval: 60 * time.Second,
 		ConductorTimeout: timeout,
 	}, rpc.NewConductorClient(client, rpc.CallOptions{}), hv, placementFactory(cfg, log), log)
+
+	images, err := imagecache.New(imageCacheOptions(cfg, log))
+	if err != nil {
+		return err
+	}
+	if removed, err := images.CleanLeftovers(startCtx); err != nil {
+		log.Warn("image cache leftovers not cleaned", "error", err)
+	} else if len(removed) > 0 {
+		log.Info("removed files left by interrupted image work", "files", removed)
+	}
+	if err := a.EnableInstances(computeOptions(cfg), hv, images, client); err != nil {
+		return err
+	}
 
 	status("registering with nova-conductor")
 	if err := startAgent(startCtx, a, log); err != nil {

@@ -1,0 +1,218 @@
+package agent
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/novalet/novalet/rpc"
+	"github.com/novalet/novalet/rpc/ovo"
+	"github.com/novalet/novalet/virt"
+)
+
+// buildRequest is build_and_run_instance's arguments, decoded.
+type buildRequest struct {
+	inst             *instance
+	image            map[string]any
+	filterProperties map[string]any
+	adminPassword    string
+	files            []injectedFile
+	requested        []requestedNetwork
+	raw              map[string]json.RawMessage // for a reschedule, passed on as received
+}
+
+// requestedNetwork is one NetworkRequest of the build.
+type requestedNetwork struct {
+	NetworkID, PortID, Address string
+}
+
+func decodeBuild(req *rpc.Request) (*buildRequest, error) {
+	inst, err := decodeInstance(req.Args["instance"])
+	if err != nil {
+		return nil, err
+	}
+	b := &buildRequest{inst: inst, raw: req.Args}
+	if err := decodeOptional(req.Args["image"], &b.image); err != nil {
+		return nil, fmt.Errorf("image: %w", err)
+	}
+	if err := decodeOptional(req.Args["filter_properties"], &b.filterProperties); err != nil {
+		return nil, fmt.Errorf("filter_properties: %w", err)
+	}
+	if err := decodeOptional(req.Args["admin_password"], &b.adminPassword); err != nil {
+		return nil, fmt.Errorf("admin_password: %w", err)
+	}
+	var files [][]string
+	if err := decodeOptional(req.Args["injected_files"], &files); err != nil {
+		return nil, fmt.Errorf("injected_files: %w", err)
+	}
+	for _, f := range files {
+		if len(f) != 2 {
+			return nil, errors.New("injected_files: each entry must be [path, base64 contents]")
+		}
+		data, err := base64.StdEncoding.DecodeString(f[1])
+		if err != nil {
+			return nil, fmt.Errorf("injected_files %s: %w", f[0], err)
+		}
+		b.files = append(b.files, injectedFile{Path: f[0], Contents: data})
+	}
+	if raw := req.Args["requested_networks"]; len(raw) > 0 && string(raw) != "null" {
+		list, err := ovo.Decode(raw)
+		if err != nil {
+			return nil, fmt.Errorf("requested_networks: %w", err)
+		}
+		objs, _ := ovo.Value[[]*ovo.Object](list, "objects")
+		for _, o := range objs {
+			var r requestedNetwork
+			r.NetworkID, _ = ovo.Value[string](o, "network_id")
+			r.PortID, _ = ovo.Value[string](o, "port_id")
+			r.Address, _ = ovo.Value[string](o, "address")
+			b.requested = append(b.requested, r)
+		}
+	}
+	return b, nil
+}
+
+func decodeOptional(raw json.RawMessage, v any) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// noAllocate is `--nic none`: one request for network "none".
+func noAllocate(reqs []requestedNetwork) bool {
+	return len(reqs) == 1 && reqs[0].NetworkID == "none"
+}
+
+// buildAndRunInstance is the cast nova-conductor sends to the chosen host. It runs the build
+// to its end (nova runs it in a green thread; the RPC server's pool is the equivalent here),
+// serialised per instance and bounded by max_concurrent_builds.
+func (a *Agent) buildAndRunInstance(ctx context.Context, req *rpc.Request) (any, error) {
+	b, err := decodeBuild(req)
+	if err != nil {
+		return nil, rpc.NovaError("InvalidInput", "build_and_run_instance: "+err.Error(), map[string]any{"code": 400})
+	}
+	rc := req.Context
+	uuid := b.inst.uuid()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.c.opts.OperationTimeout)
+	defer cancel()
+	unlock, err := a.c.locks.lock(ctx, uuid)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	release, err := a.c.acquireBuild(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	const event = "compute__do_build_and_run_instance"
+	a.eventStart(ctx, rc, uuid, event)
+	a.doBuild(ctx, rc, b)
+	a.eventFinish(ctx, rc, uuid, event, nil)
+	a.resourcesChanged()
+	return nil, nil
+}
+
+// doBuild is nova's _do_build_and_run_instance: every failure ends here, recorded on the
+// instance (fault, error state) or handed back to the conductor for a reschedule.
+func (a *Agent) doBuild(ctx context.Context, rc rpc.Context, b *buildRequest) {
+	inst, uuid := b.inst, b.inst.uuid()
+	log := a.log.With("instance_uuid", uuid, "request_id", rc.RequestID())
+	err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmBuilding, "task_state": nil},
+		expect{taskScheduling, nil})
+	if err != nil {
+		log.Info("not building: the instance changed before the build began", "error", err)
+		return
+	}
+	err = a.buildAndRun(ctx, rc, b, log)
+	if err == nil {
+		return
+	}
+	var fe *faultError
+	switch {
+	case errors.Is(err, errGone):
+		log.Info("instance disappeared during build", "error", err)
+		return
+	case errors.As(err, &fe) && fe.class == "BuildAbortException":
+		log.Error("build aborted", "error", err)
+		a.addFault(ctx, rc, uuid, err, "")
+		a.setBuildError(ctx, rc, inst, log)
+		return
+	}
+	reason := err.Error()
+	if retry, ok := b.filterProperties["retry"].(map[string]any); ok {
+		log.Warn("build failed; rescheduling", "error", err)
+		if rerr := a.reschedule(ctx, rc, b, retry, reason); rerr == nil {
+			return
+		} else {
+			log.Error("reschedule failed", "error", rerr)
+		}
+	} else {
+		log.Error("build failed; no retry information, not rescheduling", "error", err)
+	}
+	a.addFault(ctx, rc, uuid, newFault("RescheduledException", 500, err,
+		"Build of instance %s was re-scheduled: %s", uuid, reason), reason)
+	a.setBuildError(ctx, rc, inst, log)
+}
+
+// setBuildError is nova's _nil_out_instance_obj_host_and_node + _set_instance_obj_error_state.
+func (a *Agent) setBuildError(ctx context.Context, rc rpc.Context, inst *instance, log *slog.Logger) {
+	if err := a.save(ctx, rc, inst, map[string]any{"host": nil, "node": nil, "vm_state": vmError, "task_state": nil}, noExpect); err != nil {
+		log.Error("could not set the instance to error", "error", err)
+	}
+}
+
+// buildAndRun is nova's _build_and_run_instance: claim, networks, block devices, spawn, and
+// the final state. Errors are *faultError for what must not be rescheduled.
+func (a *Agent) buildAndRun(ctx context.Context, rc rpc.Context, b *buildRequest, log *slog.Logger) error {
+	inst := b.inst
+	uuid := inst.uuid()
+	if err := inst.setSysmeta(map[string]string{"boot_roles": strings.Join(rc.Roles(), ",")}); err != nil {
+		return err
+	}
+	// The claim: with Placement, nova's claim only tags the instance with this host and node.
+	if err := a.save(ctx, rc, inst, map[string]any{"host": a.opts.Resources.Host,
+		"launched_on": a.opts.Resources.Host, "node": a.NodeName()}, noExpect); err != nil {
+		return err
+	}
+	if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmBuilding, "task_state": taskNetworking}, expect{nil}); err != nil {
+		return err
+	}
+	var vifs []virt.VIF
+	if len(b.requested) > 0 && !noAllocate(b.requested) {
+		return newFault("BuildAbortException", 500, nil,
+			"Build of instance %s aborted: Failed to allocate the network(s), not rescheduling. (novalet does not attach Neutron networks yet; use --nic none)", uuid)
+	}
+	if err := a.save(ctx, rc, inst, map[string]any{"task_state": taskBlockDeviceMapping, "root_device_name": "/dev/vda"}, noExpect); err != nil {
+		return err
+	}
+	if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmBuilding, "task_state": taskSpawning},
+		expect{taskBlockDeviceMapping}); err != nil {
+		return err
+	}
+	if err := a.spawn(ctx, rc, inst, spawnInput{Image: b.image, AdminPass: b.adminPassword, Files: b.files, VIFs: vifs}); err != nil {
+		return err
+	}
+	if err := inst.setSysmeta(map[string]string{"network_allocated": ""}); err != nil {
+		return err
+	}
+	err := a.save(ctx, rc, inst, map[string]any{"power_state": int64(virt.PowerRunning), "vm_state": vmActive,
+		"task_state": nil, "launched_at": nowField()}, expect{taskSpawning})
+	if err != nil {
+		// Deleted (or changed) while spawning: the guest must not outlive the build, as in
+		// nova's _build_resources cleanup; a queued delete then finds nothing left to do.
+		if cerr := a.removeInstanceFromHost(context.WithoutCancel(ctx), uuid, log); cerr != nil {
+			log.Error("guest of an abandoned build not removed", "error", cerr)
+		}
+		return err
+	}
+	log.Info("instance built", "node", a.NodeName())
+	a.updateSchedulerInstanceInfo(ctx, rc, inst)
+	return nil
+}

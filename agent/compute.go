@@ -1,0 +1,100 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/novalet/novalet/config"
+	"github.com/novalet/novalet/imagecache"
+	"github.com/novalet/novalet/rpc"
+	"github.com/novalet/novalet/virt"
+)
+
+// ComputeOptions are the nova.conf options instance operations read.
+type ComputeOptions struct {
+	InstancesPath       string
+	MaxConcurrentBuilds int // [DEFAULT] max_concurrent_builds; 0 = unlimited, as nova
+	ForceConfigDrive    bool
+	DHCPDomain          string // [api] dhcp_domain, for the metadata hostname
+	DefaultAZ           string // [DEFAULT] default_availability_zone
+	Glance              config.Glance
+	// ReclaimInstanceInterval > 0 keeps allocations on delete (soft delete); nova then empties
+	// them instead of deleting.
+	ReclaimInstanceInterval int
+	// TrackInstanceChanges sends the scheduler update/delete_instance_info fanouts
+	// ([filter_scheduler] track_instance_changes).
+	TrackInstanceChanges bool
+	ShutdownTimeout      time.Duration // [DEFAULT] shutdown_timeout
+	// Domain is what every domain gets from nova.conf ([libvirt], [vnc]).
+	Domain DomainDefaults
+	// OperationTimeout bounds one whole operation (a build, a delete) after it starts.
+	OperationTimeout time.Duration
+}
+
+// DomainDefaults are the host-wide parts of a domain definition.
+type DomainDefaults struct {
+	VirtType, CPUMode, CPUModel, MachineType, DiskCacheMode string
+	VNCListen                                               string // "" when [vnc] enabled is false
+	NovaVersion                                             string
+}
+
+// Caster sends casts: the scheduler fanouts and the conductor's build_instances for a
+// reschedule (rpc.Client implements it).
+type Caster interface {
+	Cast(ctx context.Context, target rpc.Target, rc rpc.Context, method string, args map[string]any) error
+}
+
+// compute holds what instance operations need.
+type compute struct {
+	opts   ComputeOptions
+	hv     virt.Hypervisor
+	images imagecache.Cache
+	caster Caster
+	locks  *keyLock
+	builds chan struct{} // max_concurrent_builds tokens; nil = unlimited
+}
+
+// EnableInstances turns on the instance operations (build, delete, ...); without it the agent
+// only registers the node. Call before Endpoints.
+func (a *Agent) EnableInstances(opts ComputeOptions, hv virt.Hypervisor, images imagecache.Cache, caster Caster) error {
+	if opts.InstancesPath == "" {
+		return fmt.Errorf("instances_path is empty")
+	}
+	if opts.OperationTimeout <= 0 {
+		opts.OperationTimeout = 30 * time.Minute
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 60 * time.Second
+	}
+	if opts.DHCPDomain == "" {
+		opts.DHCPDomain = "novalocal"
+	}
+	c := &compute{opts: opts, hv: hv, images: images, caster: caster, locks: newKeyLock()}
+	if opts.MaxConcurrentBuilds > 0 {
+		c.builds = make(chan struct{}, opts.MaxConcurrentBuilds)
+	}
+	a.c = c
+	return nil
+}
+
+// acquireBuild takes a build slot (max_concurrent_builds).
+func (c *compute) acquireBuild(ctx context.Context) (func(), error) {
+	if c.builds == nil {
+		return func() {}, nil
+	}
+	select {
+	case c.builds <- struct{}{}:
+		return func() { <-c.builds }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// instanceMethods are the compute RPC methods served once instances are enabled.
+func (a *Agent) instanceMethods() map[string]rpc.HandlerFunc {
+	return map[string]rpc.HandlerFunc{
+		"build_and_run_instance": a.buildAndRunInstance,
+		"terminate_instance":     a.terminateInstance,
+	}
+}

@@ -1,0 +1,149 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/novalet/novalet/rpc"
+	"github.com/novalet/novalet/rpc/ovo"
+)
+
+// Start-up recovery (nova's init_host/_init_instance for what novalet's operations leave
+// behind when the process dies): interrupted builds end in error with their guest removed,
+// interrupted deletes finish, and domains or instance directories that belong to no instance
+// are reaped.
+
+// buildTaskStates are the task states of a build in progress on this host.
+var buildTaskStates = []string{taskScheduling, taskBlockDeviceMapping, taskNetworking, taskSpawning}
+
+// recoverInstances runs the recovery table once; it is called by Start before the RPC server
+// starts consuming, so nothing else touches the instances meanwhile.
+func (a *Agent) recoverInstances(ctx context.Context) error {
+	if a.c == nil {
+		return nil
+	}
+	rc := rpc.NewAdminContext(nowUTC())
+	insts, err := a.hostInstances(ctx, rc)
+	if err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, inst := range insts {
+		known[inst.uuid()] = true
+		a.recoverInstance(ctx, rc, inst)
+	}
+	return a.reapOrphans(ctx, rc, known)
+}
+
+// hostInstances is InstanceList.get_by_host(host).
+func (a *Agent) hostInstances(ctx context.Context, rc rpc.Context) ([]*instance, error) {
+	raw, err := a.svc.objs.classAction(ctx, rc, "InstanceList", "get_by_host", []any{a.opts.Resources.Host},
+		map[string]any{"expected_attrs": []any{"info_cache", "metadata", "system_metadata", "flavor"}})
+	if err != nil {
+		return nil, fmt.Errorf("InstanceList.get_by_host: %w", err)
+	}
+	list, err := decodeObject(raw)
+	if err != nil || list == nil {
+		return nil, err
+	}
+	objs, _ := ovo.Value[[]*ovo.Object](list, "objects")
+	out := make([]*instance, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, &instance{obj: o})
+	}
+	return out, nil
+}
+
+// recoverInstance applies the recovery table to one instance of this host.
+func (a *Agent) recoverInstance(ctx context.Context, rc rpc.Context, inst *instance) {
+	id := inst.uuid()
+	log := a.log.With("instance_uuid", id)
+	vm, task := inst.str("vm_state"), inst.str("task_state")
+	switch {
+	case vm == vmDeleted || vm == vmError && task == "":
+		return
+	case task == taskDeleting:
+		log.Info("finishing a delete interrupted by the last stop")
+		if err := a.deleteInstance(ctx, rc, inst, log); err != nil && !errors.Is(err, errGone) {
+			log.Error("interrupted delete not finished", "error", err)
+		}
+	case vm == vmBuilding || slices.Contains(buildTaskStates, task):
+		// nova sets such an instance to error; novalet also removes the half-built guest so
+		// that nothing of it keeps running or holds disk.
+		log.Warn("build interrupted by the last stop; setting the instance to error")
+		if err := a.removeInstanceFromHost(ctx, id, log); err != nil {
+			log.Error("half-built guest not removed", "error", err)
+		}
+		a.addFault(ctx, rc, id, newFault("BuildAbortException", 500, nil,
+			"Build of instance %s aborted: the compute service stopped during the build", id), "")
+		if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmError, "task_state": nil}, noExpect); err != nil {
+			log.Error("could not set the instance to error", "error", err)
+		}
+	}
+}
+
+// reapOrphans removes domains and instance directories whose instance does not exist (deleted
+// while novalet was away, or a build whose record is gone). One whose instance lives on another
+// host is left alone: it may be mid-migration.
+func (a *Agent) reapOrphans(ctx context.Context, rc rpc.Context, known map[string]bool) error {
+	candidates := map[string]bool{}
+	doms, err := a.c.hv.List(ctx)
+	if err != nil {
+		return fmt.Errorf("list domains: %w", err)
+	}
+	for _, d := range doms {
+		if !known[d.UUID] {
+			candidates[d.UUID] = true
+		}
+	}
+	entries, err := os.ReadDir(a.c.opts.InstancesPath)
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("instances_path: %w", err)
+	}
+	for _, e := range entries {
+		if e.IsDir() && isUUID(e.Name()) && !known[e.Name()] {
+			candidates[e.Name()] = true
+		}
+	}
+	for id := range candidates {
+		exists, err := a.instanceExists(ctx, rc, id)
+		if err != nil {
+			a.log.Warn("orphan check failed; left in place", "instance_uuid", id, "error", err)
+			continue
+		}
+		if exists {
+			continue
+		}
+		log := a.log.With("instance_uuid", id)
+		log.Warn("reaping a domain/instance directory that belongs to no instance")
+		if err := a.removeInstanceFromHost(ctx, id, log); err != nil {
+			log.Error("orphan not reaped", "error", err)
+		}
+	}
+	return nil
+}
+
+// instanceExists asks the conductor whether a (not deleted) instance has this uuid.
+func (a *Agent) instanceExists(ctx context.Context, rc rpc.Context, id string) (bool, error) {
+	_, err := a.svc.objs.classAction(ctx, rc, "Instance", "get_by_uuid", []any{id}, map[string]any{"expected_attrs": []any{}})
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(classifyInstanceError(err), errGone) {
+		return false, nil
+	}
+	return false, err
+}
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	_, err := uuid.Parse(s)
+	return err == nil
+}

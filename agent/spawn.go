@@ -1,0 +1,179 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/novalet/novalet/imagecache"
+	"github.com/novalet/novalet/rpc"
+	"github.com/novalet/novalet/virt"
+)
+
+// undoStack runs the undo steps of a failed operation in reverse order.
+type undoStack []func(context.Context)
+
+func (u *undoStack) push(f func(context.Context)) { *u = append(*u, f) }
+
+func (u undoStack) run(ctx context.Context) {
+	for i := len(u) - 1; i >= 0; i-- {
+		u[i](ctx)
+	}
+}
+
+// spawnInput is what the driver's spawn needs besides the instance.
+type spawnInput struct {
+	Image     map[string]any // the image dict nova-api sent
+	AdminPass string
+	Files     []injectedFile
+	VIFs      []virt.VIF
+	NetData   []byte // config drive network_data.json
+}
+
+// instanceDir is <instances_path>/<uuid>.
+func (c *compute) instanceDir(uuid string) string { return filepath.Join(c.opts.InstancesPath, uuid) }
+
+// spawn is the libvirt driver's spawn for an image-backed instance: image, overlay disk,
+// config drive, domain definition, start, wait for it to run. On failure everything it made is
+// undone before it returns.
+func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in spawnInput) (err error) {
+	c := a.c
+	uuid := inst.uuid()
+	log := a.log.With("instance_uuid", uuid, "request_id", rc.RequestID())
+	var undo undoStack
+	defer func() {
+		if err != nil {
+			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+			defer cancel()
+			undo.run(cleanup)
+		}
+	}()
+
+	flavor, err := inst.flavor()
+	if err != nil {
+		return newFault("BuildAbortException", 500, err, "Build of instance %s aborted: %v", uuid, err)
+	}
+	if flavor.EphemeralGB > 0 || flavor.SwapMB > 0 {
+		return newFault("BuildAbortException", 500, nil,
+			"Build of instance %s aborted: flavor %s has ephemeral or swap disks, which novalet does not create yet", uuid, flavor.Name)
+	}
+	imageID, _ := in.Image["id"].(string)
+	if imageID == "" {
+		imageID = inst.str("image_ref")
+	}
+	if imageID == "" {
+		return newFault("BuildAbortException", 500, nil, "Build of instance %s aborted: volume-backed instances are not supported by novalet yet", uuid)
+	}
+
+	dir := c.instanceDir(uuid)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("instance directory: %w", err)
+	}
+	undo.push(func(context.Context) {
+		if err := os.RemoveAll(dir); err != nil {
+			log.Error("instance directory not removed", "path", dir, "error", err)
+		}
+	})
+
+	phase := time.Now()
+	endpoint, err := glanceEndpoint(c.opts.Glance, rc)
+	if err != nil {
+		return err
+	}
+	base, err := c.images.Ensure(ctx, imagecache.Request{ImageID: imageID, Endpoint: endpoint,
+		Token: rc.AuthToken(), GlobalRequestID: rc.GlobalRequestID()})
+	if err != nil {
+		return imageFault(uuid, imageID, err)
+	}
+	log.Debug("image ready", "image_id", imageID, "took", time.Since(phase))
+
+	if _, err := c.images.CreateOverlay(ctx, base, dir, int64(flavor.RootGB)<<30); err != nil {
+		return imageFault(uuid, imageID, err)
+	}
+	configDrive := needsConfigDrive(inst, in.Image, c.opts.ForceConfigDrive)
+	if configDrive {
+		files, err := configDriveFiles(inst, configDriveInput{AdminPass: in.AdminPass, Files: in.Files,
+			NetworkData: in.NetData, DHCPDomain: c.opts.DHCPDomain, DefaultAZ: c.opts.DefaultAZ})
+		if err != nil {
+			return newFault("BuildAbortException", 500, err, "Build of instance %s aborted: %v", uuid, err)
+		}
+		if _, err := c.images.BuildConfigDrive(ctx, dir, files); err != nil {
+			return fmt.Errorf("config drive: %w", err)
+		}
+	}
+
+	sysmeta := inst.sysmeta()
+	d := c.opts.Domain
+	xml, err := virt.BuildDomainXML(virt.DomainSpec{
+		UUID: uuid, Name: virt.InstanceName(inst.int("id")), DisplayName: inst.str("display_name"),
+		Flavor: virt.Flavor{Name: flavor.Name, VCPUs: flavor.VCPUs, MemoryMB: flavor.MemoryMB, RootGB: flavor.RootGB},
+		Owner: virt.Owner{UserID: inst.str("user_id"), UserName: sysmeta["owner_user_name"],
+			ProjectID: inst.str("project_id"), ProjectName: sysmeta["owner_project_name"]},
+		ImageID: imageID, InstanceDir: dir, VNCListen: d.VNCListen, ConfigDrive: configDrive, VIFs: in.VIFs,
+		MachineType: d.MachineType, VirtType: d.VirtType, CPUMode: d.CPUMode, CPUModel: d.CPUModel,
+		DiskCacheMode: d.DiskCacheMode, CreationTime: time.Now(), NovaVersion: d.NovaVersion,
+	})
+	if err != nil {
+		return newFault("BuildAbortException", 500, err, "Build of instance %s aborted: %v", uuid, err)
+	}
+	if err := c.hv.Define(ctx, xml); err != nil {
+		return fmt.Errorf("define domain: %w", err)
+	}
+	undo.push(func(ctx context.Context) { a.destroyDomain(ctx, uuid, log) })
+	if err := c.hv.Start(ctx, uuid, false); err != nil {
+		return fmt.Errorf("start domain: %w", err)
+	}
+	return a.waitForPower(ctx, uuid, virt.PowerRunning)
+}
+
+// imageFault turns an image-cache error into nova's exception: a bad image or a flavor too
+// small aborts the build (ImageUnacceptable, FlavorDiskSmallerThanImage); anything else is a
+// plain failure that may be rescheduled.
+func imageFault(uuid, imageID string, err error) error {
+	var small *imagecache.DiskTooSmallError
+	switch {
+	case errors.As(err, &small):
+		return newFault("BuildAbortException", 500, err, "Build of instance %s aborted: %s", uuid, small.Error())
+	case errors.Is(err, imagecache.ErrCorrupt), errors.Is(err, imagecache.ErrInvalid):
+		return newFault("BuildAbortException", 500, err, "Build of instance %s aborted: Image %s is unacceptable: %v", uuid, imageID, err)
+	}
+	return err
+}
+
+// waitForPower polls the domain until it reaches want (nova's _wait_for_boot).
+func (a *Agent) waitForPower(ctx context.Context, uuid string, want virt.PowerState) error {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := a.c.hv.State(ctx, uuid)
+		if err != nil {
+			return err
+		}
+		if st == want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("domain %s is %s, waiting for %s: %w", uuid, st, want, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// destroyDomain stops and undefines the instance's domain, tolerating one that is already off
+// or gone.
+func (a *Agent) destroyDomain(ctx context.Context, uuid string, log *slog.Logger) error {
+	if err := a.c.hv.Destroy(ctx, uuid); err != nil && !errors.Is(err, virt.ErrConflict) && !errors.Is(err, virt.ErrNotFound) {
+		log.Error("domain not destroyed", "error", err)
+		return err
+	}
+	if err := a.c.hv.Undefine(ctx, uuid); err != nil && !errors.Is(err, virt.ErrNotFound) {
+		log.Error("domain not undefined", "error", err)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/novalet/novalet/rpc"
+)
+
+// terminateInstance is `openstack server delete` on this host (nova's terminate_instance): the
+// domain and the instance's files go, the instance is marked deleted and destroyed, its
+// allocations are removed and the schedulers are told. Every step tolerates what is already
+// gone, so a repeated or resumed delete converges.
+func (a *Agent) terminateInstance(ctx context.Context, req *rpc.Request) (any, error) {
+	inst, err := decodeInstance(req.Args["instance"])
+	if err != nil {
+		return nil, rpc.NovaError("InvalidInput", "terminate_instance: "+err.Error(), map[string]any{"code": 400})
+	}
+	rc := req.Context
+	uuid := inst.uuid()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.c.opts.OperationTimeout)
+	defer cancel()
+	const event = "compute_terminate_instance"
+	a.eventStart(ctx, rc, uuid, event)
+	unlock, err := a.c.locks.lock(ctx, uuid)
+	if err != nil {
+		a.eventFinish(ctx, rc, uuid, event, err)
+		return nil, err
+	}
+	defer unlock()
+	log := a.log.With("instance_uuid", uuid, "request_id", rc.RequestID())
+	err = a.deleteInstance(ctx, rc, inst, log)
+	switch {
+	case errors.Is(err, errGone):
+		log.Info("instance already deleted", "error", err)
+		err = nil
+	case err != nil:
+		log.Error("delete failed", "error", err)
+		a.addFault(ctx, rc, uuid, err, "")
+		if serr := a.save(ctx, rc, inst, map[string]any{"vm_state": vmError, "task_state": nil}, noExpect); serr != nil {
+			log.Error("could not set the instance to error", "error", serr)
+		}
+	}
+	a.eventFinish(ctx, rc, uuid, event, err)
+	a.resourcesChanged()
+	return nil, err
+}
+
+// deleteInstance is nova's _delete_instance.
+func (a *Agent) deleteInstance(ctx context.Context, rc rpc.Context, inst *instance, log *slog.Logger) error {
+	uuid := inst.uuid()
+	if err := a.removeInstanceFromHost(ctx, uuid, log); err != nil {
+		return err
+	}
+	if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmDeleted, "task_state": nil,
+		"power_state": int64(0), "terminated_at": nowField()}, noExpect); err != nil {
+		return err
+	}
+	// _complete_deletion: allocations, console tokens, the schedulers' view.
+	if a.c.opts.ReclaimInstanceInterval <= 0 {
+		if err := a.deleteAllocations(ctx, uuid); err != nil {
+			log.Error("placement allocations not deleted; the resource audit will find them", "error", err)
+		}
+	}
+	if _, err := a.svc.objs.classAction(ctx, rc, "ConsoleAuthToken", "clean_console_auths_for_instance",
+		[]any{uuid}, nil); err != nil {
+		log.Warn("console tokens not cleaned", "error", err)
+	}
+	a.deleteSchedulerInstanceInfo(ctx, rc, uuid)
+	if _, err := a.svc.objs.action(ctx, rc, inst.obj, "destroy", nil, nil); err != nil {
+		if err := classifyInstanceError(err); !errors.Is(err, errGone) {
+			return fmt.Errorf("instance.destroy: %w", err)
+		}
+	}
+	log.Info("instance deleted")
+	return nil
+}
+
+// removeInstanceFromHost is the driver's destroy + cleanup: domain stopped and undefined,
+// instance directory removed.
+func (a *Agent) removeInstanceFromHost(ctx context.Context, uuid string, log *slog.Logger) error {
+	if err := a.destroyDomain(ctx, uuid, log); err != nil {
+		return fmt.Errorf("destroy domain: %w", err)
+	}
+	if err := os.RemoveAll(a.c.instanceDir(uuid)); err != nil {
+		return fmt.Errorf("instance directory: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/novalet/novalet/agent"
+	"github.com/novalet/novalet/config"
+	"github.com/novalet/novalet/imagecache"
+)
+
+// novaVersion is the nova release novalet stands in for: it goes where nova writes its own
+// version (domain metadata, SMBIOS, the config drive's publisher).
+const novaVersion = "26.2.2"
+
+// imageCacheOptions maps nova.conf onto the image cache.
+func imageCacheOptions(cfg *config.Config, log *slog.Logger) imagecache.Options {
+	o := imagecache.DefaultOptions()
+	d, ic := cfg.Default, cfg.ImageCache
+	o.InstancesPath = d.InstancesPath
+	if ic.SubdirectoryName != "" {
+		o.SubdirectoryName = ic.SubdirectoryName
+	}
+	o.ForceRawImages = d.ForceRawImages
+	o.RemoveUnusedBaseImages = ic.RemoveUnusedBaseImages
+	o.RemoveUnusedOriginalMinimumAge = time.Duration(ic.RemoveUnusedOriginalMinimumAgeSeconds) * time.Second
+	o.RemoveUnusedResizedMinimumAge = time.Duration(ic.RemoveUnusedResizedMinimumAgeSeconds) * time.Second
+	o.FreeSpaceWatermark = int64(cfg.Novalet.MinFreeDiskMB) << 20
+	o.GlanceRetries = cfg.Glance.NumRetries
+	if d.MkisofsCmd != "" {
+		o.MkisofsCmd = d.MkisofsCmd
+	}
+	o.Logger = log
+	return o
+}
+
+// computeOptions maps nova.conf onto the agent's instance operations.
+func computeOptions(cfg *config.Config) agent.ComputeOptions {
+	d := cfg.Default
+	vnc := ""
+	if cfg.VNC.Enabled {
+		vnc = cfg.VNC.ServerListen
+	}
+	machine := ""
+	if len(cfg.Libvirt.HWMachineType) > 0 {
+		machine = machineTypeFor(cfg.Libvirt.HWMachineType, "x86_64")
+	}
+	cpuModel := ""
+	if len(cfg.Libvirt.CPUModels) > 0 {
+		cpuModel = cfg.Libvirt.CPUModels[0]
+	}
+	return agent.ComputeOptions{
+		InstancesPath:           d.InstancesPath,
+		MaxConcurrentBuilds:     d.MaxConcurrentBuilds,
+		ForceConfigDrive:        d.ForceConfigDrive,
+		DHCPDomain:              cfg.API.DHCPDomain,
+		DefaultAZ:               d.DefaultAvailabilityZone,
+		Glance:                  cfg.Glance,
+		ReclaimInstanceInterval: d.ReclaimInstanceInterval,
+		TrackInstanceChanges:    cfg.Scheduler.TrackInstanceChanges,
+		ShutdownTimeout:         time.Duration(d.ShutdownTimeout) * time.Second,
+		Domain: agent.DomainDefaults{
+			VirtType: cfg.Libvirt.VirtType, CPUMode: cfg.Libvirt.CPUMode, CPUModel: cpuModel,
+			MachineType: machine, DiskCacheMode: diskCacheMode(d.InstancesPath), VNCListen: vnc,
+			NovaVersion: novaVersion,
+		},
+	}
+}
+
+// machineTypeFor reads [libvirt] hw_machine_type ("x86_64=q35,armv7l=virt" as a list) for arch.
+func machineTypeFor(list []string, arch string) string {
+	for _, kv := range list {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == arch {
+			return v
+		}
+	}
+	return ""
+}
+
+// diskCacheMode is nova's choice: cache "none" (O_DIRECT) where instances_path supports direct
+// I/O, else "writeback" (tmpfs and some overlay file systems refuse O_DIRECT).
+func diskCacheMode(instancesPath string) string {
+	probe := filepath.Join(instancesPath, ".directio.test")
+	fd, err := unix.Open(probe, unix.O_CREAT|unix.O_WRONLY|unix.O_DIRECT, 0o600)
+	if err != nil {
+		if errors.Is(err, unix.EINVAL) {
+			return "writeback"
+		}
+		return "none"
+	}
+	unix.Close(fd)
+	os.Remove(probe)
+	return "none"
+}
