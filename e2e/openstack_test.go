@@ -96,9 +96,19 @@ type novalet struct {
 	exited chan error
 }
 
-func startNovalet(t *testing.T) *novalet {
+// startNovalet runs novalet on the compute nova.conf; extra, when given, is INI text written to
+// a second --config-file that overrides it (as a drop-in would).
+func startNovalet(t *testing.T, extra ...string) *novalet {
 	t.Helper()
 	dir := t.TempDir()
+	args := []string{"run", "--config-file", computeConf}
+	if len(extra) > 0 {
+		p := filepath.Join(dir, "override.conf")
+		if err := os.WriteFile(p, []byte(strings.Join(extra, "\n")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config-file", p)
+	}
 	sock := filepath.Join(dir, "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
@@ -109,7 +119,7 @@ func startNovalet(t *testing.T) *novalet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(testenv.Novalet(t), "run", "--config-file", computeConf)
+	cmd := exec.Command(testenv.Novalet(t), args...)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	n := &novalet{cmd: cmd, notify: conn, log: logPath, start: time.Now(), exited: make(chan error, 1)}
