@@ -116,7 +116,11 @@ func (a *Agent) updateResources(ctx context.Context) error {
 // Run heartbeats and runs the resource update until ctx ends.
 func (a *Agent) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		a.powerSyncLoop(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		a.svc.heartbeat(ctx, a.opts.ReportInterval)
@@ -179,6 +183,7 @@ func (a *Agent) Endpoints() []rpc.Endpoint {
 		"get_host_uptime":  a.getHostUptime,
 	}
 	if a.c != nil {
+		maps.Copy(methods, a.unsupportedMethods())
 		maps.Copy(methods, a.instanceMethods())
 	}
 	return []rpc.Endpoint{{Version: ComputeAPIVersion, Methods: methods}}

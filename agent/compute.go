@@ -26,6 +26,12 @@ type ComputeOptions struct {
 	// ([filter_scheduler] track_instance_changes).
 	TrackInstanceChanges bool
 	ShutdownTimeout      time.Duration // [DEFAULT] shutdown_timeout
+	SoftRebootTimeout    time.Duration // [libvirt] wait_soft_reboot_seconds
+	Console              ConsoleOptions
+	// SyncPowerStateInterval is [DEFAULT] sync_power_state_interval; <= 0 disables the sync.
+	SyncPowerStateInterval time.Duration
+	// ResumeGuestsStateOnHostBoot restarts guests that should run but do not at start-up.
+	ResumeGuestsStateOnHostBoot bool
 	// Domain is what every domain gets from nova.conf ([libvirt], [vnc]).
 	Domain DomainDefaults
 	// OperationTimeout bounds one whole operation (a build, a delete) after it starts.
@@ -53,6 +59,7 @@ type compute struct {
 	caster Caster
 	locks  *keyLock
 	builds chan struct{} // max_concurrent_builds tokens; nil = unlimited
+	events eventWaiters
 }
 
 // EnableInstances turns on the instance operations (build, delete, ...); without it the agent
@@ -66,6 +73,9 @@ func (a *Agent) EnableInstances(opts ComputeOptions, hv virt.Hypervisor, images 
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 60 * time.Second
+	}
+	if opts.SoftRebootTimeout <= 0 {
+		opts.SoftRebootTimeout = 120 * time.Second
 	}
 	if opts.DHCPDomain == "" {
 		opts.DHCPDomain = "novalocal"
@@ -94,7 +104,18 @@ func (c *compute) acquireBuild(ctx context.Context) (func(), error) {
 // instanceMethods are the compute RPC methods served once instances are enabled.
 func (a *Agent) instanceMethods() map[string]rpc.HandlerFunc {
 	return map[string]rpc.HandlerFunc{
-		"build_and_run_instance": a.buildAndRunInstance,
-		"terminate_instance":     a.terminateInstance,
+		"build_and_run_instance":  a.buildAndRunInstance,
+		"terminate_instance":      a.terminateInstance,
+		"stop_instance":           a.stopInstance,
+		"start_instance":          a.startInstance,
+		"reboot_instance":         a.rebootInstance,
+		"pause_instance":          a.pauseInstance,
+		"unpause_instance":        a.unpauseInstance,
+		"suspend_instance":        a.suspendInstance,
+		"resume_instance":         a.resumeInstance,
+		"get_vnc_console":         a.getVNCConsole,
+		"validate_console_port":   a.validateConsolePort,
+		"get_console_output":      a.getConsoleOutput,
+		"external_instance_event": a.externalInstanceEvent,
 	}
 }

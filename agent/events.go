@@ -92,7 +92,7 @@ func (a *Agent) addFault(ctx context.Context, rc rpc.Context, uuid string, err e
 	fault, ferr := ovo.New("InstanceFault")
 	if ferr == nil {
 		ferr = set(fault, map[string]any{
-			"instance_uuid": uuid, "code": int64(faultCode(err)), "message": truncate(message, 255),
+			"instance_uuid": uuid, "code": int64(faultCode(err)), "message": truncateRunes(message, 255),
 			"details": faultDetails(err), "host": a.opts.Resources.Host,
 		})
 	}
@@ -105,7 +105,7 @@ func (a *Agent) addFault(ctx context.Context, rc rpc.Context, uuid string, err e
 	}
 }
 
-func truncate(s string, n int) string {
+func truncateRunes(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {
 		return s

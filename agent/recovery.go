@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/rpc/ovo"
+	"github.com/novalet/novalet/virt"
 )
 
 // Start-up recovery (nova's init_host/_init_instance for what novalet's operations leave
@@ -84,7 +86,62 @@ func (a *Agent) recoverInstance(ctx context.Context, rc rpc.Context, inst *insta
 		if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmError, "task_state": nil}, noExpect); err != nil {
 			log.Error("could not set the instance to error", "error", err)
 		}
+	default:
+		if err := a.recoverPowerTask(ctx, rc, inst, log); err != nil {
+			log.Error("start-up recovery failed; the instance is left as it is", "task_state", task, "error", err)
+		}
 	}
+}
+
+// recoverPowerTask finishes or undoes a power operation the last stop interrupted (nova's
+// _init_instance reboot/pause/stop/start rows), and restarts guests that should run when
+// resume_guests_state_on_host_boot asks.
+func (a *Agent) recoverPowerTask(ctx context.Context, rc rpc.Context, inst *instance, log *slog.Logger) error {
+	id := inst.uuid()
+	vm, task := inst.str("vm_state"), inst.str("task_state")
+	st, err := a.powerState(ctx, id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case task == taskRebootPending || task == taskRebootPendingHard ||
+		((task == taskRebootStarted || task == taskRebootStartedHard) && st != virt.PowerRunning):
+		hard := task == taskRebootPendingHard || task == taskRebootStartedHard || st != virt.PowerRunning
+		log.Info("retrying a reboot interrupted by the last stop", "task_state", task, "hard", hard)
+		if hard && task != taskRebootPendingHard && task != taskRebootStartedHard {
+			if err := a.save(ctx, rc, inst, map[string]any{"task_state": taskRebootPendingHard}, noExpect); err != nil {
+				return err
+			}
+		}
+		return a.doReboot(ctx, rc, inst, hard, log)
+	case st == virt.PowerRunning && (task == taskRebootStarted || task == taskRebootStartedHard || task == taskPausing || task == taskUnpausing):
+		return a.save(ctx, rc, inst, map[string]any{"task_state": nil, "vm_state": vmActive}, noExpect)
+	case st == virt.PowerPaused && task == taskUnpausing:
+		if err := a.c.hv.Resume(ctx, id); err != nil {
+			return err
+		}
+		return a.save(ctx, rc, inst, map[string]any{"task_state": nil, "vm_state": vmActive, "power_state": int64(virt.PowerRunning)}, noExpect)
+	case task == taskPoweringOff:
+		log.Info("retrying a stop interrupted by the last stop")
+		return a.doStop(ctx, rc, inst, true, log)
+	case task == taskPoweringOn:
+		log.Info("retrying a start interrupted by the last stop")
+		return a.doStart(ctx, rc, inst)
+	case task == taskPausing || task == taskSuspending || task == taskResuming:
+		// Settle on what the hypervisor shows.
+		next := map[virt.PowerState]string{virt.PowerPaused: vmPaused, virt.PowerShutdown: vmStopped, virt.PowerRunning: vmActive}[st]
+		if task == taskSuspending && st == virt.PowerShutdown || task == taskResuming && st == virt.PowerShutdown {
+			next = vmSuspended
+		}
+		if next == "" {
+			next = vm
+		}
+		return a.save(ctx, rc, inst, map[string]any{"task_state": nil, "vm_state": next, "power_state": int64(st)}, noExpect)
+	case task == "" && a.c.opts.ResumeGuestsStateOnHostBoot && inst.int("power_state") == int64(virt.PowerRunning) && st != virt.PowerRunning:
+		log.Info("restarting a guest that should be running (resume_guests_state_on_host_boot)")
+		return a.powerOn(ctx, id)
+	}
+	return nil
 }
 
 // reapOrphans removes domains and instance directories whose instance does not exist (deleted

@@ -65,6 +65,11 @@ func computeOptions(cfg *config.Config) agent.ComputeOptions {
 		ReclaimInstanceInterval: d.ReclaimInstanceInterval,
 		TrackInstanceChanges:    cfg.Scheduler.TrackInstanceChanges,
 		ShutdownTimeout:         time.Duration(d.ShutdownTimeout) * time.Second,
+		Console: agent.ConsoleOptions{VNCEnabled: cfg.VNC.Enabled, NoVNCProxyBaseURL: cfg.VNC.NoVNCProxyBaseURL,
+			ProxyClientAddress: cfg.VNC.ServerProxyclientAddress, TokenTTL: cfg.ConsoleAuth.TokenTTL},
+		SyncPowerStateInterval:      time.Duration(d.SyncPowerStateInterval) * time.Second,
+		ResumeGuestsStateOnHostBoot: d.ResumeGuestsStateOnHostBoot,
+		SoftRebootTimeout:           time.Duration(cfg.Libvirt.WaitSoftRebootSeconds) * time.Second,
 		Domain: agent.DomainDefaults{
 			VirtType: cfg.Libvirt.VirtType, CPUMode: cfg.Libvirt.CPUMode, CPUModel: cpuModel,
 			MachineType: machine, DiskCacheMode: diskCacheMode(d.InstancesPath), VNCListen: vnc,
