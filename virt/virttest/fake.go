@@ -29,6 +29,9 @@ type Fake struct {
 	mu      sync.Mutex
 	domains map[string]*fakeDomain // by lower-case uuid
 	inject  map[string][]error     // method name -> errors to return next, in order
+
+	stats     map[string]virt.DomainStats // by lower-case uuid, set by SetStats (fake_stats.go)
+	statsHang chan struct{}               // while not nil, DomainStats blocks (HangStats)
 }
 
 type fakeDomain struct {
