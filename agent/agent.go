@@ -3,13 +3,16 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"sync"
 	"time"
 
+	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/rpc"
+	"github.com/novalet/novalet/virt"
 )
 
 // ComputeAPIVersion is the highest compute RPC API version novalet serves (nova 26.2.2's
@@ -22,6 +25,8 @@ type Options struct {
 	ReportInterval   time.Duration // [DEFAULT] report_interval
 	ResourceInterval time.Duration // update_available_resource spacing (nova's periodic default, 60 s)
 	ConductorTimeout time.Duration // [DEFAULT] rpc_response_timeout
+	// Metrics receives the agent's measurements; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Agent is the compute manager: it registers the node with the conductor, keeps the
@@ -52,7 +57,7 @@ type Agent struct {
 // New wires an agent. newPlacement may be nil (no Placement reporting, for tests).
 func New(opts Options, conductor Conductor, host Host, newPlacement func(context.Context) (*Placement, error), log *slog.Logger) *Agent {
 	objs := objects{c: conductor, timeout: opts.ConductorTimeout}
-	svc := &service{objs: objs, host: opts.Resources.Host, log: log}
+	svc := &service{objs: objs, host: opts.Resources.Host, log: log, m: opts.Metrics}
 	return &Agent{
 		opts: opts, log: log, svc: svc, newPlacement: newPlacement, kick: make(chan struct{}, 1),
 		rt: &tracker{opts: opts.Resources, host: host, objs: objs, svc: svc, log: log},
@@ -107,10 +112,15 @@ func (a *Agent) updateResources(ctx context.Context) error {
 		if err != nil {
 			a.log.Error("placement unavailable; will retry at the next resource update", "error", err)
 		} else {
+			p.metrics = a.opts.Metrics
 			a.rt.placement = p
 		}
 	}
-	return a.rt.update(ctx)
+	start := time.Now()
+	err := a.rt.update(ctx)
+	a.opts.Metrics.ObservePeriodicTask("update_available_resource", metrics.ResultOf(err), time.Since(start))
+	a.opts.Metrics.SetLibvirtUp(!errors.Is(err, virt.ErrUnavailable) && !errors.Is(err, virt.ErrTimeout))
+	return err
 }
 
 // Run heartbeats and runs the resource update until ctx ends.
@@ -185,6 +195,9 @@ func (a *Agent) Endpoints() []rpc.Endpoint {
 	if a.c != nil {
 		maps.Copy(methods, a.unsupportedMethods())
 		maps.Copy(methods, a.instanceMethods())
+	}
+	for name, h := range methods {
+		methods[name] = a.observed(name, h)
 	}
 	return []rpc.Endpoint{{Version: ComputeAPIVersion, Methods: methods}}
 }

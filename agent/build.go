@@ -113,7 +113,8 @@ func (a *Agent) buildAndRunInstance(ctx context.Context, req *rpc.Request) (any,
 
 	const event = "compute__do_build_and_run_instance"
 	a.eventStart(ctx, rc, uuid, event)
-	a.doBuild(ctx, rc, b)
+	done := a.operation("build_and_run_instance")
+	done(a.doBuild(ctx, rc, b))
 	a.eventFinish(ctx, rc, uuid, event, nil)
 	a.resourcesChanged()
 	return nil, nil
@@ -121,35 +122,35 @@ func (a *Agent) buildAndRunInstance(ctx context.Context, req *rpc.Request) (any,
 
 // doBuild is nova's _do_build_and_run_instance: every failure ends here, recorded on the
 // instance (fault, error state) or handed back to the conductor for a reschedule.
-func (a *Agent) doBuild(ctx context.Context, rc rpc.Context, b *buildRequest) {
+func (a *Agent) doBuild(ctx context.Context, rc rpc.Context, b *buildRequest) error {
 	inst, uuid := b.inst, b.inst.uuid()
 	log := a.log.With("instance_uuid", uuid, "request_id", rc.RequestID())
 	err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmBuilding, "task_state": nil},
 		expect{taskScheduling, nil})
 	if err != nil {
 		log.Info("not building: the instance changed before the build began", "error", err)
-		return
+		return err
 	}
 	err = a.buildAndRun(ctx, rc, b, log)
 	if err == nil {
-		return
+		return nil
 	}
 	var fe *faultError
 	switch {
 	case errors.Is(err, errGone):
 		log.Info("instance disappeared during build", "error", err)
-		return
+		return err
 	case errors.As(err, &fe) && fe.class == "BuildAbortException":
 		log.Error("build aborted", "error", err)
 		a.addFault(ctx, rc, uuid, err, "")
 		a.setBuildError(ctx, rc, inst, log)
-		return
+		return err
 	}
 	reason := err.Error()
 	if retry, ok := b.filterProperties["retry"].(map[string]any); ok {
 		log.Warn("build failed; rescheduling", "error", err)
 		if rerr := a.reschedule(ctx, rc, b, retry, reason); rerr == nil {
-			return
+			return err
 		} else {
 			log.Error("reschedule failed", "error", rerr)
 		}
@@ -159,6 +160,7 @@ func (a *Agent) doBuild(ctx context.Context, rc rpc.Context, b *buildRequest) {
 	a.addFault(ctx, rc, uuid, newFault("RescheduledException", 500, err,
 		"Build of instance %s was re-scheduled: %s", uuid, reason), reason)
 	a.setBuildError(ctx, rc, inst, log)
+	return err
 }
 
 // setBuildError is nova's _nil_out_instance_obj_host_and_node + _set_instance_obj_error_state.

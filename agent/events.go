@@ -89,6 +89,12 @@ func (a *Agent) addFault(ctx context.Context, rc rpc.Context, uuid string, err e
 	if message == "" {
 		message = faultMessage(err)
 	}
+	reason := "NovaException"
+	var fe *faultError
+	if errors.As(err, &fe) {
+		reason = fe.class
+	}
+	a.opts.Metrics.InstanceFault(reason)
 	fault, ferr := ovo.New("InstanceFault")
 	if ferr == nil {
 		ferr = set(fault, map[string]any{

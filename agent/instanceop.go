@@ -28,7 +28,9 @@ func (a *Agent) instanceOp(ctx context.Context, req *rpc.Request, event string, 
 	if event != "" {
 		a.eventStart(ctx, rc, uuid, event)
 	}
+	done := a.operation(req.Method)
 	result, err := a.locked(ctx, rc, inst, log, fn)
+	done(err)
 	if err != nil {
 		log.Error("operation failed", "error", err)
 		if !errors.Is(err, errGone) {

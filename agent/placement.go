@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"github.com/gophercloud/gophercloud/v2"
+
+	"github.com/novalet/novalet/metrics"
 )
 
 // Placement error classes.
@@ -51,6 +53,9 @@ type Placement struct {
 
 	mu    sync.Mutex
 	cache map[string]*Provider
+
+	// metrics counts requests by outcome; nil records nothing.
+	metrics *metrics.Metrics
 
 	// Writes counts PUT/POST requests sent, for tests and metrics.
 	Writes int
@@ -252,6 +257,7 @@ func (p *Placement) do(ctx context.Context, method, path, microversion string, b
 	}
 	url := strings.TrimRight(p.sc.Endpoint, "/") + path
 	_, err := p.sc.Request(ctx, method, url, opts)
+	p.metrics.PlacementRequest(metrics.ResultOf(err))
 	if err == nil {
 		return nil
 	}

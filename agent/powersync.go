@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/virt"
 )
@@ -26,7 +27,10 @@ func (a *Agent) powerSyncLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if err := a.syncPowerStates(ctx); err != nil && ctx.Err() == nil {
+		start := time.Now()
+		err := a.syncPowerStates(ctx)
+		a.opts.Metrics.ObservePeriodicTask("sync_power_states", metrics.ResultOf(err), time.Since(start))
+		if err != nil && ctx.Err() == nil {
 			a.log.Error("power state sync failed", "error", err)
 		}
 	}

@@ -42,6 +42,8 @@ type tracker struct {
 
 	cn   *ovo.Object
 	node string
+	// lastInventory is what Placement last accepted, for the metrics.
+	lastInventory map[string]Inventory
 }
 
 // diskGB is nova's view of instances_path: statvfs in whole GiB.
@@ -287,6 +289,7 @@ func (t *tracker) syncPlacement(ctx context.Context, f virt.HostFacts, d diskGB)
 	if err := t.placement.SetInventory(ctx, id, inv); err != nil {
 		return err
 	}
+	t.lastInventory = inv
 	traits, err := t.host.DriverTraits(ctx, o.VirtType)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/rpc/ovo"
 )
@@ -27,6 +28,7 @@ type service struct {
 	objs objects
 	host string
 	log  *slog.Logger
+	m    *metrics.Metrics // nil: no metrics
 
 	mu       sync.Mutex
 	obj      *ovo.Object
@@ -107,6 +109,7 @@ func (s *service) beat(ctx context.Context) error {
 	s.obj = obj
 	s.lastBeat = time.Now()
 	s.mu.Unlock()
+	s.m.HeartbeatSucceeded(time.Now())
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/novalet/novalet/imagecache"
+	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/virt"
 )
@@ -90,6 +91,8 @@ func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in sp
 		return imageFault(uuid, imageID, err)
 	}
 	log.Debug("image ready", "image_id", imageID, "took", time.Since(phase))
+	a.phase(metrics.PhaseImage, phase)
+	phase = time.Now()
 
 	if _, err := c.images.CreateOverlay(ctx, base, dir, int64(flavor.RootGB)<<30); err != nil {
 		return imageFault(uuid, imageID, err)
@@ -106,6 +109,8 @@ func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in sp
 		}
 	}
 
+	a.phase(metrics.PhaseDisk, phase)
+	phase = time.Now()
 	sysmeta := inst.sysmeta()
 	d := c.opts.Domain
 	xml, err := virt.BuildDomainXML(virt.DomainSpec{
@@ -123,11 +128,17 @@ func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in sp
 	if err := c.hv.Define(ctx, xml); err != nil {
 		return fmt.Errorf("define domain: %w", err)
 	}
+	a.phase(metrics.PhaseDefine, phase)
+	phase = time.Now()
 	undo.push(func(ctx context.Context) { a.destroyDomain(ctx, uuid, log) })
 	if err := c.hv.Start(ctx, uuid, false); err != nil {
 		return fmt.Errorf("start domain: %w", err)
 	}
-	return a.waitForPower(ctx, uuid, virt.PowerRunning)
+	if err := a.waitForPower(ctx, uuid, virt.PowerRunning); err != nil {
+		return err
+	}
+	a.phase(metrics.PhaseStart, phase)
+	return nil
 }
 
 // imageFault turns an image-cache error into nova's exception: a bad image or a flavor too

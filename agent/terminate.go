@@ -32,7 +32,9 @@ func (a *Agent) terminateInstance(ctx context.Context, req *rpc.Request) (any, e
 	}
 	defer unlock()
 	log := a.log.With("instance_uuid", uuid, "request_id", rc.RequestID())
+	done := a.operation("terminate_instance")
 	err = a.deleteInstance(ctx, rc, inst, log)
+	done(err)
 	switch {
 	case errors.Is(err, errGone):
 		log.Info("instance already deleted", "error", err)

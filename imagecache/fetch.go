@@ -13,26 +13,26 @@ import (
 // fetch is nova's fetch_to_raw: download into <base>.part..., check the bytes, inspect the
 // format, convert to raw when force_raw_images, then rename into place. Whatever fails, the
 // temp files go and nothing appears under the base name.
-func (c *Local) fetch(ctx context.Context, req Request, name string) (string, error) {
+func (c *Local) fetch(ctx context.Context, req Request, name string) (string, int64, error) {
 	// A fetch that finished between our lookup and this flight's start has done the work.
 	if path, ok, err := c.cached(name); err != nil || ok {
-		return path, err
+		return path, 0, err
 	}
 	baseDir := c.opts.baseDir()
 	if err := os.MkdirAll(baseDir, 0o755); err != nil {
-		return "", fsErr(err, "creating %s", baseDir)
+		return "", 0, fsErr(err, "creating %s", baseDir)
 	}
 	g := newGlanceClient(req, &c.opts)
 	img, err := g.image(ctx)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if err := checkImage(img); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if img.Size != nil {
 		if err := c.requireSpace(baseDir, *img.Size, "the download"); err != nil {
-			return "", err
+			return "", 0, err
 		}
 	}
 
@@ -50,7 +50,7 @@ func (c *Local) fetch(ctx context.Context, req Request, name string) (string, er
 	}()
 	part, err := tempPath(baseDir, name+".part.")
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	temps = append(temps, part)
 
@@ -58,28 +58,28 @@ func (c *Local) fetch(ctx context.Context, req Request, name string) (string, er
 	c.log.Info("downloading image", "image_id", req.ImageID, "disk_format", img.DiskFormat, "size", sizeOrUnknown(img.Size))
 	f, err := os.OpenFile(part, os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
-		return "", fsErr(err, "opening %s", part)
+		return "", 0, fsErr(err, "opening %s", part)
 	}
 	n, err := download(ctx, g, img, f)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fsErr(cerr, "closing %s", part)
 	}
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 
 	final, err := c.checkAndConvert(ctx, part, img.DiskFormat, name, &temps)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	dst := filepath.Join(baseDir, name)
 	if err := publish(final, dst); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	published = true
 	c.log.Info("image cached", "image_id", req.ImageID, "path", dst, "bytes", n,
 		"disk_format", img.DiskFormat, "converted", final != part, "seconds", time.Since(start).Seconds())
-	return dst, nil
+	return dst, n, nil
 }
 
 // checkAndConvert runs the format checks on the downloaded file and, if needed, converts it

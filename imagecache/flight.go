@@ -22,10 +22,10 @@ type flight struct {
 	cancel  context.CancelFunc
 }
 
-// do returns fn's result for key, starting fn unless a fetch for key is under way. fn's context
-// keeps ctx's values but not its cancellation, and ends after timeout.
+// do returns fn's result for key, starting fn unless a fetch for key is under way (then joined
+// is true). fn's context keeps ctx's values but not its cancellation, and ends after timeout.
 func (g *flightGroup) do(ctx context.Context, key string, timeout time.Duration,
-	fn func(ctx context.Context) (string, error)) (string, error) {
+	fn func(ctx context.Context) (string, error)) (path string, joined bool, err error) {
 	g.mu.Lock()
 	if g.flights == nil {
 		g.flights = make(map[string]*flight)
@@ -51,7 +51,7 @@ func (g *flightGroup) do(ctx context.Context, key string, timeout time.Duration,
 
 	select {
 	case <-f.done:
-		return f.path, f.err
+		return f.path, ok, f.err
 	case <-ctx.Done():
 		g.mu.Lock()
 		f.waiters--
@@ -64,7 +64,7 @@ func (g *flightGroup) do(ctx context.Context, key string, timeout time.Duration,
 			}
 		}
 		g.mu.Unlock()
-		return "", ctx.Err()
+		return "", ok, ctx.Err()
 	}
 }
 

@@ -51,15 +51,26 @@ func (c *Local) Ensure(ctx context.Context, req Request) (string, error) {
 	}
 	name := BaseName(req.ImageID)
 	path, ok, err := c.cached(name)
+	if err == nil && ok {
+		c.opts.observer().Lookup(LookupHit)
+	}
 	if err == nil && !ok {
-		path, err = c.flights.do(ctx, name, c.opts.DownloadTimeout, func(fctx context.Context) (string, error) {
-			p, err := c.fetch(fctx, req, name)
+		var joined bool
+		path, joined, err = c.flights.do(ctx, name, c.opts.DownloadTimeout, func(fctx context.Context) (string, error) {
+			start := time.Now()
+			p, n, err := c.fetch(fctx, req, name)
+			c.opts.observer().Downloaded(n, time.Since(start), err)
 			if err != nil {
 				// Logged once per fetch here; each waiter's caller reports its own outcome.
 				c.log.Warn("image fetch failed", "image_id", req.ImageID, "error", err)
 			}
 			return p, err
 		})
+		if joined {
+			c.opts.observer().Lookup(LookupCoalesced)
+		} else {
+			c.opts.observer().Lookup(LookupMiss)
+		}
 	}
 	if err != nil {
 		return "", fmt.Errorf("imagecache: image %s: %w", req.ImageID, err)

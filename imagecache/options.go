@@ -47,6 +47,8 @@ type Options struct {
 	ConfigDrivePublisher string
 
 	Logger *slog.Logger // nil: slog.Default()
+	// Observer is told about lookups, downloads and evictions; nil: nobody.
+	Observer Observer
 }
 
 // DefaultOptions returns nova 26.2.2's defaults (Debian) and novalet's bounds.

@@ -85,6 +85,7 @@ func (c *Local) prune(ctx context.Context, inUse map[string]bool, now time.Time)
 			return res, err
 		}
 		if c.removeIfOlder(f, c.minAge(f), now, &res) {
+			c.opts.observer().Evicted(EvictUnused)
 			continue
 		}
 		young = append(young, f)
@@ -122,6 +123,7 @@ func (c *Local) pruneToWatermark(ctx context.Context, young []baseFile, now time
 			return nil
 		}
 		if c.removeIfOlder(f, c.opts.WatermarkMinimumAge, now, res) {
+			c.opts.observer().Evicted(EvictSpace)
 			res.TooYoung--
 			c.log.Info("base file removed for free space", "path", filepath.Join(baseDir, f.name),
 				"free_bytes", free, "watermark_bytes", c.opts.FreeSpaceWatermark)

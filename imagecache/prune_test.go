@@ -121,7 +121,7 @@ func TestPruneSparesABaseBeingFetched(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{})
 	go func() {
-		_, _ = c.flights.do(testCtx(t), name, time.Minute, func(context.Context) (string, error) {
+		_, _, _ = c.flights.do(testCtx(t), name, time.Minute, func(context.Context) (string, error) {
 			close(started)
 			<-release
 			return old, nil

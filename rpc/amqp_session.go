@@ -75,6 +75,7 @@ func (s *session) run() {
 	hosts := s.t.hosts
 	next := 0
 	failures := 0
+	connectedBefore := false
 	for {
 		h := hosts[next%len(hosts)]
 		next++
@@ -92,6 +93,8 @@ func (s *session) run() {
 		}
 		failures = 0
 		log.Info("connected to AMQP server", "host", h.String())
+		s.t.state(s.purpose, true, connectedBefore)
+		connectedBefore = true
 		closed := conn.NotifyClose(make(chan *amqp.Error, 1))
 		s.mu.Lock()
 		s.conn = conn
@@ -103,10 +106,12 @@ func (s *session) run() {
 			select {
 			case e := <-closed:
 				log.Warn("AMQP connection lost", "host", h.String(), "error", errString(e))
+				s.t.state(s.purpose, false, false)
 				lost = true
 			case c := <-s.kick:
 				if c == conn {
 					log.Warn("AMQP connection dropped after a broker call overran its deadline", "host", h.String())
+					s.t.state(s.purpose, false, false)
 					lost = true
 				}
 			case <-s.t.closing:
@@ -275,4 +280,11 @@ func shuffled(hosts []TransportHost) []TransportHost {
 	out := append([]TransportHost(nil), hosts...)
 	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	return out
+}
+
+// state reports a connection change to the OnConnectionState hook, if any.
+func (t *AMQPTransport) state(purpose string, up, reconnect bool) {
+	if t.opts.OnConnectionState != nil {
+		t.opts.OnConnectionState(purpose, up, reconnect)
+	}
 }

@@ -56,6 +56,9 @@ type RabbitOptions struct {
 	MissingConsumerRetryTimeout time.Duration
 	// ConnectTimeout bounds one TCP+TLS+AMQP handshake (not an oslo option).
 	ConnectTimeout time.Duration
+	// OnConnectionState, when set, is told each time a connection ("send" or "listen") comes
+	// up (reconnect is true after a loss) or goes down; for metrics. It must not block.
+	OnConnectionState func(purpose string, up, reconnect bool)
 }
 
 // DefaultRabbitOptions returns oslo.messaging 14.0.3's defaults.

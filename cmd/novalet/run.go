@@ -16,6 +16,7 @@ import (
 	"github.com/novalet/novalet/agent"
 	"github.com/novalet/novalet/config"
 	"github.com/novalet/novalet/imagecache"
+	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/systemd"
 	"github.com/novalet/novalet/virt"
@@ -53,6 +54,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 	defer cancel()
 	status := func(s string) { _ = notify.Status(ctx, s) }
 
+	m := metrics.New(metrics.Options{Version: version, Logger: log})
+	if addr := cfg.Novalet.MetricsListen; addr != "" {
+		go func() {
+			if err := m.Serve(ctx, addr); err != nil {
+				log.Error("metrics endpoint stopped", "listen", addr, "error", err)
+			}
+		}()
+	}
+
 	status("connecting to libvirt")
 	hv, err := virt.Open(startCtx, libvirtURI(cfg.Libvirt))
 	if err != nil {
@@ -62,6 +72,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 	if err := hv.CheckVirtType(startCtx, cfg.Libvirt.VirtType); err != nil {
 		return fmt.Errorf("[libvirt] virt_type %s: %w", cfg.Libvirt.VirtType, err)
 	}
+	m.SetLibvirtUp(true)
+	_ = m.WatchInstances(hv)
 	if err := os.MkdirAll(cfg.Default.InstancesPath, 0o755); err != nil {
 		return fmt.Errorf("instances_path: %w", err)
 	}
@@ -72,6 +84,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 		return fmt.Errorf("[DEFAULT] transport_url: %w", err)
 	}
 	ropts := rabbitOptions(cfg.Rabbit)
+	ropts.OnConnectionState = brokerMetrics(m)
 	if err := ropts.ApplyQuery(url.Query); err != nil {
 		return err
 	}
@@ -89,12 +102,18 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 		ReportInterval:   time.Duration(cfg.Default.ReportInterval) * time.Second,
 		ResourceInterval: 60 * time.Second,
 		ConductorTimeout: timeout,
+		Metrics:          m,
 	}, rpc.NewConductorClient(client, rpc.CallOptions{}), hv, placementFactory(cfg, log), log)
 
-	images, err := imagecache.New(imageCacheOptions(cfg, log))
+	icOpts := imageCacheOptions(cfg, log)
+	icOpts.Observer = imageCacheMetrics{m}
+	images, err := imagecache.New(icOpts)
 	if err != nil {
 		return err
 	}
+	_ = m.WatchImageCache(metrics.FSImageCache{InstancesPath: icOpts.InstancesPath, SubdirectoryName: icOpts.SubdirectoryName})
+	_ = m.WatchInventory(a.Inventory)
+	_ = m.WatchQueueDepth(a.QueueDepth)
 	if removed, err := images.CleanLeftovers(startCtx); err != nil {
 		log.Warn("image cache leftovers not cleaned", "error", err)
 	} else if len(removed) > 0 {

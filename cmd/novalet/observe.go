@@ -1,0 +1,34 @@
+package main
+
+import (
+	"time"
+
+	"github.com/novalet/novalet/imagecache"
+	"github.com/novalet/novalet/metrics"
+)
+
+// imageCacheMetrics tells the metrics what the image cache does.
+type imageCacheMetrics struct{ m *metrics.Metrics }
+
+func (o imageCacheMetrics) Lookup(kind string) { o.m.ImageCacheLookup(metrics.Lookup(kind)) }
+
+func (o imageCacheMetrics) Downloaded(n int64, d time.Duration, err error) {
+	o.m.ImageDownloaded(n, d, metrics.ResultOf(err))
+}
+
+func (o imageCacheMetrics) Evicted(reason string) { o.m.ImageEvicted(metrics.EvictionReason(reason)) }
+
+var _ imagecache.Observer = imageCacheMetrics{}
+
+// brokerMetrics is the transport's connection hook: the listening connection is the one
+// whose loss stops the node from serving.
+func brokerMetrics(m *metrics.Metrics) func(purpose string, up, reconnect bool) {
+	return func(purpose string, up, reconnect bool) {
+		if purpose == "listen" {
+			m.SetBrokerConnected(up)
+		}
+		if up && reconnect {
+			m.BrokerReconnected()
+		}
+	}
+}
