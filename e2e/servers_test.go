@@ -7,9 +7,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -249,6 +252,19 @@ func TestServerBootAndDelete(t *testing.T) {
 	if a := allocations(t, id); fmt.Sprint(a["MEMORY_MB"]) != "256" || fmt.Sprint(a["VCPU"]) != "1" {
 		t.Errorf("allocations while active: %v", a)
 	}
+	// The running novalet's /metrics ([novalet] metrics_listen default) sees the guest and the build.
+	body := scrape(t, "http://127.0.0.1:9797/metrics")
+	if v, ok := sample(body, "novalet_instance_cpu_seconds_total", `instance_uuid="`+id+`"`); !ok || v <= 0 {
+		t.Errorf("novalet_instance_cpu_seconds_total for %s = %v (found %v)", id, v, ok)
+	}
+	if v, ok := sample(body, "novalet_rpc_requests_total", `method="build_and_run_instance"`, `result="success"`); !ok || v < 1 {
+		t.Errorf("novalet_rpc_requests_total for build_and_run_instance = %v (found %v)", v, ok)
+	}
+	for _, name := range []string{"novalet_libvirt_up 1", "novalet_broker_connected 1"} {
+		if !strings.Contains(body, "\n"+name+"\n") {
+			t.Errorf("metrics lack %q", name)
+		}
+	}
 
 	deleteServer(t, id)
 	if hasDomain(t, id) {
@@ -394,4 +410,40 @@ func TestKillDuringBuild(t *testing.T) {
 	if hasDomain(t, id) || exists(filepath.Join(instancesPath, id)) {
 		t.Error("delete after recovery left a domain or directory")
 	}
+}
+
+// scrape GETs a Prometheus text endpoint.
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	c := http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("scrape %s: %d %v", url, resp.StatusCode, err)
+	}
+	return string(b)
+}
+
+// sample finds the value of the first series of name whose labels contain every fragment.
+func sample(body, name string, fragments ...string) (float64, bool) {
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		ok := true
+		for _, f := range fragments {
+			ok = ok && strings.Contains(line, f)
+		}
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		return v, err == nil
+	}
+	return 0, false
 }
