@@ -126,10 +126,14 @@ func (a *Agent) updateResources(ctx context.Context) error {
 // Run heartbeats and runs the resource update until ctx ends.
 func (a *Agent) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		a.powerSyncLoop(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.tapReaperLoop(ctx)
 	}()
 	go func() {
 		defer wg.Done()

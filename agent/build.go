@@ -22,6 +22,8 @@ type buildRequest struct {
 	adminPassword    string
 	files            []injectedFile
 	requested        []requestedNetwork
+	securityGroups   []string
+	vifs             []VIFInfo                  // allocated during this build, for clean-up
 	raw              map[string]json.RawMessage // for a reschedule, passed on as received
 }
 
@@ -44,6 +46,9 @@ func decodeBuild(req *rpc.Request) (*buildRequest, error) {
 	}
 	if err := decodeOptional(req.Args["admin_password"], &b.adminPassword); err != nil {
 		return nil, fmt.Errorf("admin_password: %w", err)
+	}
+	if err := decodeOptional(req.Args["security_groups"], &b.securityGroups); err != nil {
+		return nil, fmt.Errorf("security_groups: %w", err)
 	}
 	var files [][]string
 	if err := decodeOptional(req.Args["injected_files"], &files); err != nil {
@@ -135,6 +140,7 @@ func (a *Agent) doBuild(ctx context.Context, rc rpc.Context, b *buildRequest) er
 	if err == nil {
 		return nil
 	}
+	a.cleanupNetworks(ctx, uuid, b.vifs, log)
 	var fe *faultError
 	switch {
 	case errors.Is(err, errGone):
@@ -186,10 +192,24 @@ func (a *Agent) buildAndRun(ctx context.Context, rc rpc.Context, b *buildRequest
 	if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmBuilding, "task_state": taskNetworking}, expect{nil}); err != nil {
 		return err
 	}
-	var vifs []virt.VIF
-	if len(b.requested) > 0 && !noAllocate(b.requested) {
-		return newFault("BuildAbortException", 500, nil,
-			"Build of instance %s aborted: Failed to allocate the network(s), not rescheduling. (novalet does not attach Neutron networks yet; use --nic none)", uuid)
+	if !noAllocate(b.requested) {
+		if a.c.neutron == nil {
+			return newFault("BuildAbortException", 500, nil,
+				"Build of instance %s aborted: Failed to allocate the network(s), not rescheduling. (networking is not enabled on this novalet)", uuid)
+		}
+		vifs, err := a.allocateNetworks(ctx, rc, inst, b)
+		if err != nil {
+			if errors.Is(err, errGone) {
+				return err
+			}
+			log.Error("network allocation failed", "error", err)
+			return newFault("BuildAbortException", 500, err,
+				"Build of instance %s aborted: Failed to allocate the network(s), not rescheduling.", uuid)
+		}
+		b.vifs = vifs
+		if err := inst.setSysmeta(map[string]string{"network_allocated": "True"}); err != nil {
+			return err
+		}
 	}
 	if err := a.save(ctx, rc, inst, map[string]any{"task_state": taskBlockDeviceMapping, "root_device_name": "/dev/vda"}, noExpect); err != nil {
 		return err
@@ -198,7 +218,21 @@ func (a *Agent) buildAndRun(ctx context.Context, rc rpc.Context, b *buildRequest
 		expect{taskBlockDeviceMapping}); err != nil {
 		return err
 	}
-	if err := a.spawn(ctx, rc, inst, spawnInput{Image: b.image, AdminPass: b.adminPassword, Files: b.files, VIFs: vifs}); err != nil {
+	in := spawnInput{Image: b.image, AdminPass: b.adminPassword, Files: b.files, VIFs: b.vifs}
+	if len(b.vifs) > 0 {
+		nd, err := NetworkDataJSON(b.vifs)
+		if err != nil {
+			return err
+		}
+		in.NetData = nd
+	}
+	if err := a.spawn(ctx, rc, inst, in); err != nil {
+		var fe *faultError
+		if errors.As(err, &fe) && fe.class == "VirtualInterfaceCreateException" {
+			// nova aborts (no reschedule) with this reason; the cause says which port.
+			return newFault("BuildAbortException", 500, err,
+				"Build of instance %s aborted: Failed to allocate the network(s), not rescheduling. %s", uuid, fe.message)
+		}
 		return err
 	}
 	if err := inst.setSysmeta(map[string]string{"network_allocated": ""}); err != nil {

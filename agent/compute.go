@@ -60,6 +60,11 @@ type compute struct {
 	locks  *keyLock
 	builds chan struct{} // max_concurrent_builds tokens; nil = unlimited
 	events eventWaiters
+
+	// Networking (nil/zero until EnableNetworking).
+	net     NetworkOptions
+	taps    TapPlugger
+	neutron *neutronClient
 }
 
 // EnableInstances turns on the instance operations (build, delete, ...); without it the agent

@@ -48,13 +48,24 @@ func (k *keyLock) drop(key string, e *keyEntry) {
 	k.mu.Unlock()
 }
 
-// waiting is the number of keys held or waited for (the queue depth).
+// waiting is the number of callers holding a key or waiting for one.
 func (k *keyLock) waiting() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	n := 0
 	for _, e := range k.locks {
 		n += e.refs
+	}
+	return n
+}
+
+// queued is the number of callers waiting behind a holder of the same key (the queue depth).
+func (k *keyLock) queued() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := 0
+	for _, e := range k.locks {
+		n += max(e.refs-1, 0)
 	}
 	return n
 }

@@ -59,6 +59,9 @@ func TestKeyLockOtherKeysAndCancel(t *testing.T) {
 	if n := k.waiting(); n != 2 {
 		t.Fatalf("waiting = %d after a cancelled wait, want 2", n)
 	}
+	if n := k.queued(); n != 0 {
+		t.Fatalf("queued = %d with two holders and nobody waiting, want 0", n)
+	}
 	unlockA()
 	unlockB()
 	if n := k.waiting(); n != 0 {

@@ -39,12 +39,12 @@ func (a *Agent) phase(p metrics.SpawnPhase, start time.Time) {
 	a.opts.Metrics.ObserveSpawnPhase(p, time.Since(start))
 }
 
-// QueueDepth is the number of instance operations holding or waiting for an instance lock.
+// QueueDepth is the number of instance operations waiting behind another on the same instance.
 func (a *Agent) QueueDepth() int {
 	if a.c == nil {
 		return 0
 	}
-	return a.c.locks.waiting()
+	return a.c.locks.queued()
 }
 
 // Inventory is the inventory last reported to Placement, for the metrics.

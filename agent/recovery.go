@@ -39,7 +39,15 @@ func (a *Agent) recoverInstances(ctx context.Context) error {
 		known[inst.uuid()] = true
 		a.recoverInstance(ctx, rc, inst)
 	}
-	return a.reapOrphans(ctx, rc, known)
+	if err := a.reapOrphans(ctx, rc, known); err != nil {
+		return err
+	}
+	if a.c.taps != nil {
+		if _, err := a.reapTaps(ctx); err != nil {
+			a.log.Warn("tap reaping at start-up failed; the periodic reaper retries", "error", err)
+		}
+	}
+	return nil
 }
 
 // hostInstances is InstanceList.get_by_host(host).

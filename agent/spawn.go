@@ -31,7 +31,7 @@ type spawnInput struct {
 	Image     map[string]any // the image dict nova-api sent
 	AdminPass string
 	Files     []injectedFile
-	VIFs      []virt.VIF
+	VIFs      []VIFInfo
 	NetData   []byte // config drive network_data.json
 }
 
@@ -118,12 +118,26 @@ func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in sp
 		Flavor: virt.Flavor{Name: flavor.Name, VCPUs: flavor.VCPUs, MemoryMB: flavor.MemoryMB, RootGB: flavor.RootGB},
 		Owner: virt.Owner{UserID: inst.str("user_id"), UserName: sysmeta["owner_user_name"],
 			ProjectID: inst.str("project_id"), ProjectName: sysmeta["owner_project_name"]},
-		ImageID: imageID, InstanceDir: dir, VNCListen: d.VNCListen, ConfigDrive: configDrive, VIFs: in.VIFs,
+		ImageID: imageID, InstanceDir: dir, VNCListen: d.VNCListen, ConfigDrive: configDrive, VIFs: domainVIFs(in.VIFs),
 		MachineType: d.MachineType, VirtType: d.VirtType, CPUMode: d.CPUMode, CPUModel: d.CPUModel,
 		DiskCacheMode: d.DiskCacheMode, CreationTime: time.Now(), NovaVersion: d.NovaVersion,
 	})
 	if err != nil {
 		return newFault("BuildAbortException", 500, err, "Build of instance %s aborted: %v", uuid, err)
+	}
+	// Interest in network-vif-plugged first: the linuxbridge agent may report a port up as
+	// soon as its tap exists.
+	events := a.vifEvents(uuid, in.VIFs)
+	defer func() {
+		for key := range events {
+			c.events.forget(uuid, key)
+		}
+	}()
+	if len(in.VIFs) > 0 {
+		if err := a.plugVIFs(ctx, in.VIFs); err != nil {
+			return err
+		}
+		undo.push(func(ctx context.Context) { a.unplugVIFs(ctx, in.VIFs) })
 	}
 	if err := c.hv.Define(ctx, xml); err != nil {
 		return fmt.Errorf("define domain: %w", err)
@@ -131,8 +145,20 @@ func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in sp
 	a.phase(metrics.PhaseDefine, phase)
 	phase = time.Now()
 	undo.push(func(ctx context.Context) { a.destroyDomain(ctx, uuid, log) })
-	if err := c.hv.Start(ctx, uuid, false); err != nil {
+	if err := c.hv.Start(ctx, uuid, len(events) > 0); err != nil {
 		return fmt.Errorf("start domain: %w", err)
+	}
+	if len(events) > 0 {
+		a.phase(metrics.PhaseStart, phase)
+		phase = time.Now()
+		if err := a.waitVIFEvents(ctx, uuid, events); err != nil {
+			return err
+		}
+		a.phase(metrics.PhaseVIFWait, phase)
+		phase = time.Now()
+		if err := c.hv.Resume(ctx, uuid); err != nil {
+			return fmt.Errorf("resume domain: %w", err)
+		}
 	}
 	if err := a.waitForPower(ctx, uuid, virt.PowerRunning); err != nil {
 		return err

@@ -54,8 +54,16 @@ func (a *Agent) terminateInstance(ctx context.Context, req *rpc.Request) (any, e
 // deleteInstance is nova's _delete_instance.
 func (a *Agent) deleteInstance(ctx context.Context, rc rpc.Context, inst *instance, log *slog.Logger) error {
 	uuid := inst.uuid()
-	if err := a.removeInstanceFromHost(ctx, uuid, log); err != nil {
+	vifs := instanceVIFs(inst)
+	if err := a.removeInstanceFromHost(ctx, uuid, log, vifs...); err != nil {
 		return err
+	}
+	// nova's _try_deallocate_network: a Neutron failure fails the delete (the instance goes to
+	// error and the user deletes again) rather than leaking ports silently.
+	if a.c.neutron != nil {
+		if err := a.deallocateNetworks(ctx, uuid, vifs); err != nil {
+			return fmt.Errorf("deallocate network: %w", err)
+		}
 	}
 	if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmDeleted, "task_state": nil,
 		"power_state": int64(0), "terminated_at": nowField()}, noExpect); err != nil {
@@ -82,11 +90,12 @@ func (a *Agent) deleteInstance(ctx context.Context, rc rpc.Context, inst *instan
 }
 
 // removeInstanceFromHost is the driver's destroy + cleanup: domain stopped and undefined,
-// instance directory removed.
-func (a *Agent) removeInstanceFromHost(ctx context.Context, uuid string, log *slog.Logger) error {
+// taps removed, instance directory removed.
+func (a *Agent) removeInstanceFromHost(ctx context.Context, uuid string, log *slog.Logger, vifs ...VIFInfo) error {
 	if err := a.destroyDomain(ctx, uuid, log); err != nil {
 		return fmt.Errorf("destroy domain: %w", err)
 	}
+	a.unplugVIFs(ctx, vifs)
 	if err := os.RemoveAll(a.c.instanceDir(uuid)); err != nil {
 		return fmt.Errorf("instance directory: %w", err)
 	}

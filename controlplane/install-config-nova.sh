@@ -29,6 +29,10 @@ firewall_driver = nova.virt.firewall.NoopFirewallDriver
 # (/usr/lib/python3/dist-packages), so instances would land there. Debian's packaged nova.conf
 # sets this, and an operator editing that file keeps it.
 state_path = /var/lib/nova
+# Not in the reference: this flat network has no router and no isolated metadata, so guests
+# cannot reach 169.254.169.254; their key pair and network_data.json come on a config drive
+# (nova's option for exactly this). Debian's nova-compute and novalet read the same file.
+force_config_drive = true
 
 [api]
 auth_strategy = keystone

@@ -17,6 +17,7 @@ import (
 	"github.com/novalet/novalet/config"
 	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/metrics"
+	"github.com/novalet/novalet/netplug"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/systemd"
 	"github.com/novalet/novalet/virt"
@@ -122,6 +123,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 	if err := a.EnableInstances(computeOptions(cfg), hv, images, client); err != nil {
 		return err
 	}
+	plugger, err := netplug.Open("")
+	if err != nil {
+		return err
+	}
+	defer plugger.Close()
+	a.EnableNetworking(networkOptions(cfg), taps{p: plugger, m: m})
+	_ = m.WatchTaps(a)
 
 	status("registering with nova-conductor")
 	if err := startAgent(startCtx, a, log); err != nil {

@@ -1,0 +1,109 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/novalet/novalet/metrics"
+	"github.com/novalet/novalet/rpc"
+)
+
+// The tap reaper removes tap<port[:11]> devices that belong to no instance of this host (a
+// delete interrupted between destroy and unplug, a port deleted behind nova's back). It runs at
+// start-up and every ReaperInterval; a tap is an orphan when no instance on this host has a VIF
+// with that device name in its info cache.
+
+func (a *Agent) tapReaperLoop(ctx context.Context) {
+	if a.c == nil || a.c.taps == nil {
+		return
+	}
+	t := time.NewTicker(a.c.net.ReaperInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		_, err := a.reapTaps(ctx)
+		a.opts.Metrics.ObservePeriodicTask("reap_orphan_taps", metrics.ResultOf(err), time.Since(start))
+		if err != nil && ctx.Err() == nil {
+			a.log.Error("tap reaper failed", "error", err)
+		}
+	}
+}
+
+// tapCensus returns the taps on the host and which of them belong to an instance here.
+func (a *Agent) tapCensus(ctx context.Context) (all []string, owned map[string]bool, err error) {
+	all, err = a.c.taps.Taps(ctx)
+	if err != nil || len(all) == 0 {
+		return all, nil, err
+	}
+	insts, err := a.hostInstances(ctx, rpc.NewAdminContext(nowUTC()))
+	if err != nil {
+		return nil, nil, err
+	}
+	owned = map[string]bool{}
+	for _, inst := range insts {
+		for _, v := range instanceVIFs(inst) {
+			owned[tapNameOf(v)] = true
+		}
+	}
+	return all, owned, nil
+}
+
+// tapNameOf is the VIF's device name (devname, else tap<port[:11]>).
+func tapNameOf(v VIFInfo) string {
+	if v.Devname != "" {
+		return v.Devname
+	}
+	id := v.ID
+	if len(id) > 11 {
+		id = id[:11]
+	}
+	return "tap" + id
+}
+
+// reapTaps removes orphan taps and returns how many went. Taps of an instance being built are
+// safe: the build saves the info cache before it plugs.
+func (a *Agent) reapTaps(ctx context.Context) (int, error) {
+	all, owned, err := a.tapCensus(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, name := range all {
+		if owned[name] {
+			continue
+		}
+		a.log.Warn("removing a tap that belongs to no instance on this host", "tap", name)
+		if err := a.c.taps.RemoveTap(ctx, name); err != nil {
+			a.log.Error("orphan tap not removed", "tap", name, "error", err)
+			continue
+		}
+		a.opts.Metrics.OrphanReaped("tap")
+		n++
+	}
+	return n, nil
+}
+
+// TapCounts reports attached and orphaned taps for the metrics.
+func (a *Agent) TapCounts(ctx context.Context) (metrics.TapCounts, error) {
+	if a.c == nil || a.c.taps == nil {
+		return metrics.TapCounts{}, nil
+	}
+	all, owned, err := a.tapCensus(ctx)
+	if err != nil {
+		return metrics.TapCounts{}, err
+	}
+	var c metrics.TapCounts
+	for _, name := range all {
+		if owned[name] {
+			c.Attached++
+		} else {
+			c.Orphaned++
+		}
+	}
+	return c, nil
+}
