@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -145,4 +146,28 @@ var readmeFamilies = []string{
 	"novalet_instance_network_transmit_packets_total", "novalet_instance_network_transmit_errors_total",
 	"novalet_instance_network_transmit_packets_dropped_total", "novalet_instance_stats_incomplete_total",
 	"novalet_scrape_failures_total",
+}
+
+// TestREADMETableMatches keeps the repository README's metrics table and readmeFamilies equal.
+func TestREADMETableMatches(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inTable := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "| `novalet_") {
+			name := strings.SplitN(strings.TrimPrefix(line, "| `"), "`", 2)[0]
+			inTable[name] = true
+		}
+	}
+	for _, name := range readmeFamilies {
+		if !inTable[name] {
+			t.Errorf("README's metrics table lacks %s", name)
+		}
+		delete(inTable, name)
+	}
+	for name := range inTable {
+		t.Errorf("README's metrics table lists %s, which readmeFamilies does not", name)
+	}
 }
