@@ -192,10 +192,17 @@ func (n *Netlink) Unplug(ctx context.Context, portID string) error {
 	if err := ValidatePortID(portID); err != nil {
 		return err
 	}
+	return n.RemoveTap(ctx, TapName(portID))
+}
+
+// RemoveTap implements Plugger.
+func (n *Netlink) RemoveTap(ctx context.Context, name string) error {
+	if !IsTapName(name) {
+		return fmt.Errorf("%w: %q is not a port's tap name", ErrInvalid, name)
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	name := TapName(portID)
 	l, err := n.h.LinkByName(name)
 	if isNotFound(err) {
 		return nil

@@ -49,6 +49,9 @@ type Plugger interface {
 	// Unplug removes the port's tap; a missing tap is not an error. Bridges are never removed:
 	// the linuxbridge agent shares them and removes them itself.
 	Unplug(ctx context.Context, portID string) error
+	// RemoveTap removes a tap by its device name (one List reported), for the reaper, which
+	// knows orphans by name only. A missing tap is not an error.
+	RemoveTap(ctx context.Context, name string) error
 	// List reports the tap devices named like a port's (tap + 11 characters).
 	List(ctx context.Context) ([]Tap, error)
 }

@@ -97,6 +97,22 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 		if err := e.P.Unplug(ctx(t), port1); err != nil {
 			t.Fatal(err)
 		}
+		if err := e.P.RemoveTap(ctx(t), netplug.TapName(port2)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("remove a tap by name", func(t *testing.T) {
+		e := newEnv(t)
+		e.AddTap(t, netplug.TapName(port2), "", 1500)
+		if err := e.P.RemoveTap(ctx(t), netplug.TapName(port2)); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := tapOf(t, e, port2); ok {
+			t.Fatal("tap still there")
+		}
+		if err := e.P.RemoveTap(ctx(t), "eth0"); !errors.Is(err, netplug.ErrInvalid) {
+			t.Errorf("remove eth0: %v, want ErrInvalid", err)
+		}
 	})
 	t.Run("tap in the wrong bridge is moved, MTU fixed", func(t *testing.T) {
 		e := newEnv(t)

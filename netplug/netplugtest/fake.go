@@ -92,9 +92,20 @@ func (f *Fake) Unplug(ctx context.Context, portID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	return f.RemoveTap(ctx, netplug.TapName(portID))
+}
+
+// RemoveTap implements netplug.Plugger.
+func (f *Fake) RemoveTap(ctx context.Context, name string) error {
+	if !netplug.IsTapName(name) {
+		return fmt.Errorf("%w: %q is not a port's tap name", netplug.ErrInvalid, name)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.taps, netplug.TapName(portID))
+	delete(f.taps, name)
 	return nil
 }
 
