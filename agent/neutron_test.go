@@ -106,8 +106,11 @@ func neutronErr(w http.ResponseWriter, code int, typ, msg string) {
 }
 
 func (f *fakeNeutron) serve(w http.ResponseWriter, r *http.Request) {
-	if f.delay > 0 {
-		time.Sleep(f.delay)
+	f.mu.Lock()
+	delay := f.delay
+	f.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -533,14 +536,18 @@ func TestNeutronDNSIntegration(t *testing.T) {
 
 func TestNeutronDeadlineAndServerErrors(t *testing.T) {
 	n, f := newTestNeutron(t)
+	f.mu.Lock()
 	f.delay = 2 * time.Second
+	f.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	_, err := n.AllocateForInstance(ctx, userToken, testInstance(), []RequestedNetwork{{NetworkID: testNetID}})
 	if !errors.Is(err, ErrNeutron) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("deadline: %v", err)
 	}
+	f.mu.Lock()
 	f.delay = 0
+	f.mu.Unlock()
 	if _, err := n.UserClient(""); !errors.Is(err, ErrNeutron) {
 		t.Fatalf("empty token: %v", err)
 	}

@@ -168,8 +168,10 @@ func TestKillDuringStop(t *testing.T) {
 	n := startNovalet(t, day2Conf)
 	n.waitNotify(t, "READY=1", 3*time.Minute)
 
+	t0 := time.Now()
 	id := createServers(t, "e2e-killstop", "guest", 1)[0]
 	settle(t, id, "ACTIVE", "active", 1)
+	t.Logf("%s: active", time.Since(t0).Round(time.Second))
 	// A paused vCPU ignores the power button, so the stop waits its shutdown_timeout: the
 	// kill lands in that wait.
 	if out, err := exec.Command("virsh", "-c", "qemu:///system", "suspend", id).CombinedOutput(); err != nil {
@@ -186,7 +188,12 @@ func TestKillDuringStop(t *testing.T) {
 	}
 	<-n.exited
 	n.exited <- nil
+	t.Logf("%s: killed during the stop", time.Since(t0).Round(time.Second))
 	n2 := startNovalet(t, day2Conf)
 	n2.waitNotify(t, "READY=1", 3*time.Minute)
+	t.Logf("%s: restarted", time.Since(t0).Round(time.Second))
 	settle(t, id, "SHUTOFF", "stopped", 4)
+	t.Logf("%s: settled", time.Since(t0).Round(time.Second))
+	// Delete while this novalet runs (cleanups run after it has stopped).
+	deleteServer(t, id)
 }

@@ -1,0 +1,634 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/novalet/novalet/config"
+	"github.com/novalet/novalet/imagecache"
+	"github.com/novalet/novalet/imagecache/fakeglance"
+	"github.com/novalet/novalet/rpc"
+	"github.com/novalet/novalet/rpc/ovo"
+	"github.com/novalet/novalet/virt"
+	"github.com/novalet/novalet/virt/virttest"
+)
+
+// opsConductor is nova-conductor's object API for instances, as instance operations use it:
+// Instance.save with expected_task_state checked like nova's DB API, destroy, get_by_uuid,
+// InstanceList.get_by_host, action events, faults, info caches and console tokens.
+type opsConductor struct {
+	mu        sync.Mutex
+	instances map[string]*ovo.Object
+	saves     []savedState // every Instance.save, in order
+	events    []string     // "start compute_x" / "finish compute_x ok|error"
+	faults    []string     // fault messages
+	destroyed []string
+}
+
+type savedState struct {
+	VMState, TaskState string
+	PowerState         int64
+	Host               string
+	Expected           string
+}
+
+func newOpsConductor() *opsConductor { return &opsConductor{instances: map[string]*ovo.Object{}} }
+
+func (c *opsConductor) put(inst *ovo.Object) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, _ := ovo.Value[string](inst, "uuid")
+	c.instances[id] = inst.Clone()
+}
+
+func (c *opsConductor) get(id string) *ovo.Object {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if o := c.instances[id]; o != nil {
+		return o.Clone()
+	}
+	return nil
+}
+
+func notFound(id string) error {
+	return &rpc.RemoteError{Class: "InstanceNotFound", Module: "nova.exception", Message: "Instance " + id + " could not be found."}
+}
+
+func (c *opsConductor) ObjectAction(_ context.Context, _ rpc.Context, raw json.RawMessage, method string, args []any, kwargs map[string]any) (map[string]json.RawMessage, json.RawMessage, error) {
+	obj, err := ovo.Decode(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch obj.Name() + "." + method {
+	case "Instance.save":
+		id, _ := ovo.Value[string](obj, "uuid")
+		stored := c.instances[id]
+		if stored == nil {
+			return nil, nil, notFound(id)
+		}
+		cur, _ := ovo.Value[string](stored, "task_state")
+		exp := ""
+		if want, ok := kwargs["expected_task_state"].([]any); ok {
+			exp = fmt.Sprint(want)
+			match := false
+			for _, w := range want {
+				ws, _ := w.(string)
+				match = match || ws == cur
+			}
+			if !match {
+				class := "UnexpectedTaskStateError"
+				if cur == "deleting" {
+					class = "UnexpectedDeletingTaskStateError"
+				}
+				return nil, nil, &rpc.RemoteError{Class: class, Module: "nova.exception",
+					Message: fmt.Sprintf("Conflict updating instance %s. Expected: %v. Actual: %s", id, want, cur)}
+			}
+		}
+		for _, f := range obj.ObjWhatChanged() {
+			v, _ := obj.Get(f)
+			if err := stored.Set(f, v); err != nil {
+				return nil, nil, err
+			}
+		}
+		vm, _ := ovo.Value[string](stored, "vm_state")
+		task, _ := ovo.Value[string](stored, "task_state")
+		power, _ := ovo.Value[int64](stored, "power_state")
+		host, _ := ovo.Value[string](stored, "host")
+		c.saves = append(c.saves, savedState{VMState: vm, TaskState: task, PowerState: power, Host: host, Expected: exp})
+		return map[string]json.RawMessage{}, json.RawMessage("null"), nil
+	case "Instance.destroy":
+		id, _ := ovo.Value[string](obj, "uuid")
+		if c.instances[id] == nil {
+			return nil, nil, notFound(id)
+		}
+		delete(c.instances, id)
+		c.destroyed = append(c.destroyed, id)
+		return map[string]json.RawMessage{}, json.RawMessage("null"), nil
+	case "InstanceFault.create":
+		msg, _ := ovo.Value[string](obj, "message")
+		c.faults = append(c.faults, msg)
+		return map[string]json.RawMessage{}, json.RawMessage("null"), nil
+	case "InstanceInfoCache.save":
+		return map[string]json.RawMessage{}, json.RawMessage("null"), nil
+	case "ConsoleAuthToken.authorize":
+		return map[string]json.RawMessage{}, json.RawMessage(`"` + uuid.NewString() + `"`), nil
+	}
+	return nil, nil, &rpc.RemoteError{Class: "NoSuchMethod", Message: obj.Name() + "." + method}
+}
+
+func (c *opsConductor) ObjectClassActionVersions(_ context.Context, _ rpc.Context, objname, method string, _ map[string]string, args []any, kwargs map[string]any) (json.RawMessage, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch objname + "." + method {
+	case "InstanceActionEvent.event_start":
+		c.events = append(c.events, "start "+args[1].(string))
+		return json.RawMessage("null"), nil
+	case "InstanceActionEvent.event_finish_with_failure":
+		res := "ok"
+		if kwargs["exc_val"] != nil {
+			res = "error"
+		}
+		c.events = append(c.events, "finish "+args[1].(string)+" "+res)
+		return json.RawMessage("null"), nil
+	case "ConsoleAuthToken.clean_console_auths_for_instance", "InstanceAction.action_start":
+		return json.RawMessage("null"), nil
+	case "Instance.get_by_uuid":
+		id := args[0].(string)
+		if o := c.instances[id]; o != nil {
+			return json.Marshal(o)
+		}
+		return nil, notFound(id)
+	case "InstanceList.get_by_host", "InstanceList.get_by_host_and_node":
+		l, _ := ovo.New("InstanceList")
+		var objs []*ovo.Object
+		for _, o := range c.instances {
+			objs = append(objs, o)
+		}
+		if err := l.Set("objects", objs); err != nil {
+			return nil, err
+		}
+		return json.Marshal(l)
+	}
+	return nil, &rpc.RemoteError{Class: "NoSuchMethod", Message: objname + "." + method}
+}
+
+// cast is one recorded cast.
+type cast struct {
+	Target rpc.Target
+	Method string
+	Args   map[string]any
+}
+
+type recordingCaster struct {
+	mu    sync.Mutex
+	casts []cast
+}
+
+func (r *recordingCaster) Cast(_ context.Context, t rpc.Target, _ rpc.Context, method string, args map[string]any) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.casts = append(r.casts, cast{Target: t, Method: method, Args: args})
+	return nil
+}
+
+func (r *recordingCaster) methods() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, c := range r.casts {
+		out = append(out, c.Target.Topic+"."+c.Method)
+	}
+	return out
+}
+
+// opsEnv is an agent with instance operations on fakes.
+type opsEnv struct {
+	a      *Agent
+	cond   *opsConductor
+	hv     *virttest.Fake
+	images *imagecache.Fake
+	caster *recordingCaster
+	glance *fakeglance.Server
+	image  string
+	path   string
+	nextID int64
+}
+
+func newOpsEnv(t *testing.T) *opsEnv {
+	t.Helper()
+	e := &opsEnv{cond: newOpsConductor(), hv: virttest.NewFake(), caster: &recordingCaster{}, glance: fakeglance.New(t), path: t.TempDir()}
+	var err error
+	if e.images, err = imagecache.NewFake(e.path); err != nil {
+		t.Fatal(err)
+	}
+	e.image = e.glance.Add(fakeglance.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: imagecache.FakeQcow2(1<<20, "")}).ID
+	_, sc := newFakePlacement(t)
+	e.a = testAgent(t, e.cond, t.TempDir(), NewPlacement(sc, discardLogger()))
+	e.a.rt.placement = NewPlacement(sc, discardLogger())
+	err = e.a.EnableInstances(ComputeOptions{InstancesPath: e.path, MaxConcurrentBuilds: 2, TrackInstanceChanges: true,
+		ShutdownTimeout: 2 * time.Second, SoftRebootTimeout: 2 * time.Second,
+		Glance:  glanceConf(e.glance.URL),
+		Console: ConsoleOptions{VNCEnabled: true, NoVNCProxyBaseURL: "http://proxy:6080/vnc_auto.html", ProxyClientAddress: "10.0.0.5", TokenTTL: 600},
+		Domain:  DomainDefaults{VirtType: "qemu", VNCListen: "0.0.0.0", NovaVersion: "26.2.2"}},
+		e.hv, e.images, e.caster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// newInstance stores a scheduled instance (as nova-api and the conductor leave it).
+func (e *opsEnv) newInstance(t *testing.T) *ovo.Object {
+	t.Helper()
+	flavor, _ := ovo.New("Flavor")
+	must(t, set(flavor, map[string]any{"name": "tiny", "vcpus": int64(1), "memory_mb": int64(256), "root_gb": int64(1),
+		"ephemeral_gb": int64(0), "swap": int64(0), "flavorid": "t1", "id": int64(1)}))
+	inst, _ := ovo.New("Instance")
+	e.nextID++
+	must(t, set(inst, map[string]any{"uuid": uuid.NewString(), "id": e.nextID, "display_name": "vm1", "hostname": "vm1",
+		"vm_state": "building", "task_state": "scheduling", "power_state": int64(0), "flavor": flavor,
+		"system_metadata": map[string]any{}, "metadata": map[string]any{}, "project_id": "p1", "user_id": "u1",
+		"image_ref": e.image, "config_drive": "", "launch_index": int64(0)}))
+	inst.ObjResetChangesRecursive()
+	e.cond.put(inst)
+	return inst
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// request builds an RPC request as the dispatcher hands it over.
+func request(t *testing.T, method string, args map[string]any) *rpc.Request {
+	t.Helper()
+	req := &rpc.Request{Method: method, Args: map[string]json.RawMessage{}, Context: rpc.Context{"request_id": "req-1", "auth_token": "tok", "roles": []any{"member"}}}
+	for k, v := range args {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Args[k] = b
+	}
+	return req
+}
+
+func (e *opsEnv) build(t *testing.T, inst *ovo.Object, extra map[string]any) {
+	t.Helper()
+	args := map[string]any{"instance": inst, "image": map[string]any{"id": e.image, "properties": map[string]any{}},
+		"filter_properties": map[string]any{}, "host_list": []any{}, "requested_networks": nil}
+	noNet, _ := ovo.New("NetworkRequestList")
+	nr, _ := ovo.New("NetworkRequest")
+	must(t, nr.Set("network_id", "none"))
+	must(t, noNet.Set("objects", []*ovo.Object{nr}))
+	args["requested_networks"] = noNet
+	for k, v := range extra {
+		args[k] = v
+	}
+	if _, err := e.a.buildAndRunInstance(t.Context(), request(t, "build_and_run_instance", args)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *opsEnv) states() []string {
+	e.cond.mu.Lock()
+	defer e.cond.mu.Unlock()
+	var out []string
+	for _, s := range e.cond.saves {
+		out = append(out, s.VMState+"/"+s.TaskState)
+	}
+	return out
+}
+
+func TestBuildStateSequenceThenDelete(t *testing.T) {
+	e := newOpsEnv(t)
+	inst := e.newInstance(t)
+	id, _ := ovo.Value[string](inst, "uuid")
+	e.build(t, inst, nil)
+
+	want := []string{"building/", "building/", "building/networking", "building/block_device_mapping", "building/spawning", "active/"}
+	if got := e.states(); !slices.Equal(got, want) {
+		t.Fatalf("saves %v, want %v", got, want)
+	}
+	e.cond.mu.Lock()
+	last := e.cond.saves[len(e.cond.saves)-1]
+	exp := []string{e.cond.saves[0].Expected, e.cond.saves[2].Expected, e.cond.saves[4].Expected, last.Expected}
+	e.cond.mu.Unlock()
+	if last.PowerState != 1 || last.Host != "cmp1" {
+		t.Errorf("final save %+v", last)
+	}
+	if !slices.Equal(exp, []string{"[scheduling <nil>]", "[<nil>]", "[block_device_mapping]", "[spawning]"}) {
+		t.Errorf("expected_task_state of the checked saves: %v", exp)
+	}
+	if st, err := e.hv.State(t.Context(), id); err != nil || st != virt.PowerRunning {
+		t.Fatalf("domain state %v %v", st, err)
+	}
+	if !slices.Contains(e.caster.methods(), "scheduler.update_instance_info") {
+		t.Errorf("casts %v lack update_instance_info", e.caster.methods())
+	}
+	if !slices.Equal(e.cond.events, []string{"start compute__do_build_and_run_instance", "finish compute__do_build_and_run_instance ok"}) {
+		t.Errorf("events %v", e.cond.events)
+	}
+
+	stored := e.cond.get(id)
+	must(t, stored.Set("task_state", "deleting"))
+	stored.ObjResetChanges()
+	e.cond.put(stored)
+	if _, err := e.a.terminateInstance(t.Context(), request(t, "terminate_instance", map[string]any{"instance": stored, "bdms": nil})); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.hv.Defined()) != 0 {
+		t.Errorf("domains left: %v", e.hv.Defined())
+	}
+	if _, err := os.Stat(filepath.Join(e.path, id)); !os.IsNotExist(err) {
+		t.Errorf("instance directory left: %v", err)
+	}
+	if !slices.Equal(e.cond.destroyed, []string{id}) {
+		t.Errorf("destroyed %v", e.cond.destroyed)
+	}
+	if !slices.Contains(e.caster.methods(), "scheduler.delete_instance_info") {
+		t.Errorf("casts %v lack delete_instance_info", e.caster.methods())
+	}
+	// A repeated delete of what is already gone converges without a failure.
+	if _, err := e.a.terminateInstance(t.Context(), request(t, "terminate_instance", map[string]any{"instance": stored})); err != nil {
+		t.Fatalf("second terminate: %v", err)
+	}
+}
+
+func TestBuildWithBadImageAbortsAndLeavesNothing(t *testing.T) {
+	e := newOpsEnv(t)
+	inst := e.newInstance(t)
+	id, _ := ovo.Value[string](inst, "uuid")
+	e.images.FailNext("Ensure", fmt.Errorf("%w: image content is qcow2 but its disk_format is raw", imagecache.ErrCorrupt))
+	e.build(t, inst, map[string]any{"filter_properties": map[string]any{"retry": map[string]any{"num_attempts": 1}}})
+
+	stored := e.cond.get(id)
+	if vm, _ := ovo.Value[string](stored, "vm_state"); vm != "error" {
+		t.Errorf("vm_state %q, want error", vm)
+	}
+	if h, ok := stored.Get("host"); ok && h != nil {
+		t.Errorf("host %v, want None", h)
+	}
+	if len(e.cond.faults) != 1 || !strings.Contains(e.cond.faults[0], "aborted: Image "+e.image+" is unacceptable") {
+		t.Errorf("faults %v", e.cond.faults)
+	}
+	if slices.Contains(e.caster.methods(), "conductor.build_instances") {
+		t.Error("a bad image was rescheduled")
+	}
+	if len(e.hv.Defined()) != 0 {
+		t.Errorf("domains left: %v", e.hv.Defined())
+	}
+	if _, err := os.Stat(filepath.Join(e.path, id)); !os.IsNotExist(err) {
+		t.Errorf("instance directory left: %v", err)
+	}
+}
+
+func TestSpawnFailureReschedulesOrErrors(t *testing.T) {
+	e := newOpsEnv(t)
+	inst := e.newInstance(t)
+	id, _ := ovo.Value[string](inst, "uuid")
+	e.hv.InjectError("Start", fmt.Errorf("qemu died: %w", virt.ErrUnavailable))
+	e.build(t, inst, map[string]any{"filter_properties": map[string]any{"retry": map[string]any{"num_attempts": 1}},
+		"host_list": []any{}})
+	stored := e.cond.get(id)
+	if task, _ := ovo.Value[string](stored, "task_state"); task != "scheduling" {
+		t.Errorf("task_state %q after a reschedule, want scheduling", task)
+	}
+	found := false
+	for _, c := range e.caster.casts {
+		if c.Method == "build_instances" {
+			found = c.Target.Topic == "conductor" && c.Target.Namespace == "compute_task" && c.Target.Version == "1.19"
+			if _, ok := c.Args["host_lists"]; !ok {
+				t.Error("build_instances without host_lists")
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no build_instances cast to conductor/compute_task 1.19: %v", e.caster.methods())
+	}
+	if len(e.hv.Defined()) != 0 {
+		t.Errorf("domains left after a failed spawn: %v", e.hv.Defined())
+	}
+
+	// Without retry information the build ends in error with a fault.
+	inst2 := e.newInstance(t)
+	id2, _ := ovo.Value[string](inst2, "uuid")
+	e.hv.InjectError("Start", errors.New("qemu died"))
+	e.build(t, inst2, nil)
+	if vm, _ := ovo.Value[string](e.cond.get(id2), "vm_state"); vm != "error" || len(e.cond.faults) != 1 {
+		t.Errorf("vm_state %q faults %v", vm, e.cond.faults)
+	}
+}
+
+func TestDeletedDuringBuildLeavesNoGuest(t *testing.T) {
+	e := newOpsEnv(t)
+	inst := e.newInstance(t)
+	id, _ := ovo.Value[string](inst, "uuid")
+	// The user deletes while the guest starts: the final save meets task_state deleting.
+	go func() {
+		for range 200 {
+			if len(e.hv.Defined()) > 0 {
+				stored := e.cond.get(id)
+				_ = stored.Set("task_state", "deleting")
+				e.cond.put(stored)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	e.build(t, inst, nil)
+	if task, _ := ovo.Value[string](e.cond.get(id), "task_state"); task == "deleting" {
+		if len(e.hv.Defined()) != 0 {
+			t.Errorf("guest of a build deleted meanwhile left: %v", e.hv.Defined())
+		}
+	}
+}
+
+func TestPowerOperationsFollowNova(t *testing.T) {
+	e := newOpsEnv(t)
+	inst := e.newInstance(t)
+	id, _ := ovo.Value[string](inst, "uuid")
+	e.build(t, inst, nil)
+	op := func(method, task string, args map[string]any) {
+		t.Helper()
+		stored := e.cond.get(id)
+		must(t, stored.Set("task_state", task))
+		stored.ObjResetChanges()
+		e.cond.put(stored)
+		if args == nil {
+			args = map[string]any{}
+		}
+		args["instance"] = stored
+		if _, err := e.a.Endpoints()[0].Methods[method](t.Context(), request(t, method, args)); err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+	}
+	check := func(what, vm string, power virt.PowerState) {
+		t.Helper()
+		s := e.cond.get(id)
+		v, _ := ovo.Value[string](s, "vm_state")
+		task, _ := ovo.Value[string](s, "task_state")
+		p, _ := ovo.Value[int64](s, "power_state")
+		if v != vm || task != "" || p != int64(power) {
+			t.Errorf("after %s: vm_state %q task_state %q power_state %d, want %q None %d", what, v, task, p, vm, power)
+		}
+	}
+	op("stop_instance", "powering-off", map[string]any{"clean_shutdown": true})
+	check("stop", "stopped", virt.PowerShutdown)
+	op("start_instance", "powering-on", nil)
+	check("start", "active", virt.PowerRunning)
+	op("reboot_instance", "rebooting", map[string]any{"reboot_type": "SOFT"})
+	check("soft reboot", "active", virt.PowerRunning)
+	op("reboot_instance", "rebooting_hard", map[string]any{"reboot_type": "HARD"})
+	check("hard reboot", "active", virt.PowerRunning)
+	op("pause_instance", "pausing", nil)
+	check("pause", "paused", virt.PowerPaused)
+	op("unpause_instance", "unpausing", nil)
+	check("unpause", "active", virt.PowerRunning)
+	op("suspend_instance", "suspending", nil)
+	check("suspend", "suspended", virt.PowerShutdown)
+	op("resume_instance", "resuming", nil)
+	check("resume", "active", virt.PowerRunning)
+
+	// A request whose task state was overtaken (the user deleted meanwhile) changes nothing.
+	stored := e.cond.get(id)
+	must(t, stored.Set("task_state", "deleting"))
+	e.cond.put(stored)
+	stale := e.cond.get(id)
+	must(t, stale.Set("task_state", "powering-off"))
+	stale.ObjResetChanges()
+	if _, err := e.a.stopInstance(t.Context(), request(t, "stop_instance", map[string]any{"instance": stale})); err == nil {
+		t.Error("stop with a stale task state succeeded")
+	}
+	if task, _ := ovo.Value[string](e.cond.get(id), "task_state"); task != "deleting" {
+		t.Errorf("task_state %q after a refused stop, want deleting left alone", task)
+	}
+}
+
+func TestConsolesAndUnsupported(t *testing.T) {
+	e := newOpsEnv(t)
+	inst := e.newInstance(t)
+	id, _ := ovo.Value[string](inst, "uuid")
+	e.build(t, inst, nil)
+	stored := e.cond.get(id)
+	res, err := e.a.getVNCConsole(t.Context(), request(t, "get_vnc_console", map[string]any{"instance": stored, "console_type": "novnc"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.(map[string]any)
+	if m["host"] != "10.0.0.5" || !strings.HasPrefix(m["access_url"].(string), "http://proxy:6080/vnc_auto.html?path=%3Ftoken%3D") {
+		t.Errorf("console %v", m)
+	}
+	ok, err := e.a.validateConsolePort(t.Context(), request(t, "validate_console_port", map[string]any{"instance": stored, "console_type": "novnc", "port": fmt.Sprint(m["port"])}))
+	if err != nil || ok != true {
+		t.Errorf("validate_console_port = %v %v", ok, err)
+	}
+	if _, err := e.a.getVNCConsole(t.Context(), request(t, "get_vnc_console", map[string]any{"instance": stored, "console_type": "spice-html5"})); err == nil ||
+		!strings.Contains(err.Error(), "Invalid console type") {
+		t.Errorf("spice console: %v", err)
+	}
+	log := filepath.Join(e.path, id, "console.log")
+	must(t, os.WriteFile(log, []byte("one\ntwo\nthree\xff\n"), 0o644))
+	out, err := e.a.getConsoleOutput(t.Context(), request(t, "get_console_output", map[string]any{"instance": stored, "tail_length": 2}))
+	if err != nil || out != "three\uFFFD\n" {
+		t.Errorf("console output %q %v", out, err)
+	}
+
+	must(t, stored.Set("task_state", "rescuing"))
+	stored.ObjResetChanges()
+	e.cond.put(stored)
+	methods := e.a.Endpoints()[0].Methods
+	if _, err := methods["rescue_instance"](t.Context(), request(t, "rescue_instance", map[string]any{"instance": stored})); err == nil {
+		t.Error("rescue succeeded")
+	}
+	if task, _ := ovo.Value[string](e.cond.get(id), "task_state"); task != "" {
+		t.Errorf("task_state %q left after an unsupported cast", task)
+	}
+	var re *rpc.RemoteError
+	if _, err := methods["get_serial_console"](t.Context(), request(t, "get_serial_console", nil)); !errors.As(err, &re) || re.Class != "NotImplementedError" {
+		t.Errorf("get_serial_console: %v", err)
+	}
+}
+
+func TestRecoveryAfterACrash(t *testing.T) {
+	e := newOpsEnv(t)
+	// An interrupted build with a half-made guest.
+	building := e.newInstance(t)
+	bid, _ := ovo.Value[string](building, "uuid")
+	e.build(t, building, nil)
+	stored := e.cond.get(bid)
+	must(t, set(stored, map[string]any{"vm_state": "building", "task_state": "spawning", "host": "cmp1"}))
+	e.cond.put(stored)
+	// An interrupted delete.
+	deleting := e.newInstance(t)
+	did, _ := ovo.Value[string](deleting, "uuid")
+	e.build(t, deleting, nil)
+	stored = e.cond.get(did)
+	must(t, set(stored, map[string]any{"task_state": "deleting"}))
+	e.cond.put(stored)
+	// An orphan: its instance is gone from the database.
+	orphan := e.newInstance(t)
+	oid, _ := ovo.Value[string](orphan, "uuid")
+	e.build(t, orphan, nil)
+	e.cond.mu.Lock()
+	delete(e.cond.instances, oid)
+	e.cond.mu.Unlock()
+	// And a healthy one.
+	fine := e.newInstance(t)
+	fid, _ := ovo.Value[string](fine, "uuid")
+	e.build(t, fine, nil)
+
+	if err := e.a.recoverInstances(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if vm, _ := ovo.Value[string](e.cond.get(bid), "vm_state"); vm != "error" {
+		t.Errorf("interrupted build: vm_state %q", vm)
+	}
+	if !slices.ContainsFunc(e.cond.faults, func(f string) bool { return strings.Contains(f, "stopped during the build") }) {
+		t.Errorf("faults %v", e.cond.faults)
+	}
+	if e.cond.get(did) != nil {
+		t.Error("interrupted delete not finished")
+	}
+	defined := e.hv.Defined()
+	if len(defined) != 1 {
+		t.Errorf("domains after recovery %v, want only the healthy one", defined)
+	}
+	for _, id := range []string{bid, did, oid} {
+		if _, err := os.Stat(filepath.Join(e.path, id)); !os.IsNotExist(err) {
+			t.Errorf("directory of %s left", id)
+		}
+	}
+	if st, err := e.hv.State(t.Context(), fid); err != nil || st != virt.PowerRunning {
+		t.Errorf("healthy instance %v %v", st, err)
+	}
+}
+
+func TestMaxConcurrentBuilds(t *testing.T) {
+	e := newOpsEnv(t)
+	e.a.c.builds = make(chan struct{}, 1)
+	release := e.glance.Hold()
+	var wg sync.WaitGroup
+	for range 2 {
+		inst := e.newInstance(t)
+		wg.Add(1)
+		go func() { defer wg.Done(); e.build(t, inst, nil) }()
+	}
+	// One build holds the only slot, stuck in the download; the other waits for the slot and
+	// has not asked the cache for anything yet.
+	if err := e.glance.WaitStarted(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	ensures := 0
+	for _, c := range e.images.Calls() {
+		if c.Op == "Ensure" {
+			ensures++
+		}
+	}
+	release()
+	wg.Wait()
+	if ensures != 1 {
+		t.Errorf("%d builds reached the image cache with max_concurrent_builds = 1", ensures)
+	}
+	if n := len(e.hv.Defined()); n != 2 {
+		t.Errorf("%d domains after both builds, want 2", n)
+	}
+}
+
+func glanceConf(url string) config.Glance { return config.Glance{APIServers: []string{url}} }
