@@ -1,10 +1,11 @@
 #!/bin/bash
 # test.sh -- `make test`: every test tier on this machine, with real parts.
 #   1. Debian packages (scripts/install-deps.sh), 2. the test guest image, 3. RabbitMQ and
-#   libvirtd started by hand (scripts/parts.sh), 4. vet, 5. unit + component + wire tests
-#   (`-tags component`: they need the parts, root and Debian's python3-nova; a missing part
-#   fails, never skips), 6. fuzz targets for a bounded time, 7. the project's Zed control plane
-#   (controlplane/) and the end-to-end tests against it (`-tags e2e`).
+#   libvirtd started by hand (scripts/parts.sh), 4. the project's Zed control plane
+#   (controlplane/; the Neutron client's component test talks to its Neutron), 5. vet, 6. unit +
+#   component + wire tests (`-tags component`: they need the parts, root and Debian's
+#   python3-nova; a missing part fails, never skips), 7. fuzz targets for a bounded time, 8. the
+#   end-to-end tests against the control plane (`-tags e2e`).
 # On exit it stops what it started, and only that (parts.sh and controlplane/stop.sh record PIDs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+bash controlplane/install.sh
+answers 5000 || STARTED_CONTROLPLANE=1
+bash controlplane/start.sh
+
 go vet ./...
 go vet -tags component ./...
 go vet -tags e2e ./...
@@ -30,7 +35,4 @@ go vet -tags e2e ./...
 go test -count=1 -p 1 -timeout 30m -tags component ./...
 FUZZTIME=${FUZZTIME:-20s} bash scripts/fuzz.sh
 
-bash controlplane/install.sh
-answers 5000 || STARTED_CONTROLPLANE=1
-bash controlplane/start.sh
 go test -count=1 -p 1 -timeout 30m -tags e2e ./e2e/
