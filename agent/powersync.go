@@ -2,9 +2,7 @@ package agent
 
 import (
 	"context"
-	"time"
 
-	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/virt"
 )
@@ -16,24 +14,10 @@ import (
 // with an action in its history; one running while the database says stopped is stopped too.
 
 func (a *Agent) powerSyncLoop(ctx context.Context) {
-	if a.c == nil || a.c.opts.SyncPowerStateInterval <= 0 {
+	if a.c == nil {
 		return
 	}
-	t := time.NewTicker(a.c.opts.SyncPowerStateInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		start := time.Now()
-		err := a.syncPowerStates(ctx)
-		a.opts.Metrics.ObservePeriodicTask("sync_power_states", metrics.ResultOf(err), time.Since(start))
-		if err != nil && ctx.Err() == nil {
-			a.log.Error("power state sync failed", "error", err)
-		}
-	}
+	a.periodic(ctx, "sync_power_states", a.c.opts.SyncPowerStateInterval, a.syncPowerStates)
 }
 
 func (a *Agent) syncPowerStates(ctx context.Context) error {

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"time"
 
 	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/rpc"
@@ -17,21 +16,10 @@ func (a *Agent) tapReaperLoop(ctx context.Context) {
 	if a.c == nil || a.c.taps == nil {
 		return
 	}
-	t := time.NewTicker(a.c.net.ReaperInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		start := time.Now()
+	a.periodic(ctx, "reap_orphan_taps", a.c.net.ReaperInterval, func(ctx context.Context) error {
 		_, err := a.reapTaps(ctx)
-		a.opts.Metrics.ObservePeriodicTask("reap_orphan_taps", metrics.ResultOf(err), time.Since(start))
-		if err != nil && ctx.Err() == nil {
-			a.log.Error("tap reaper failed", "error", err)
-		}
-	}
+		return err
+	})
 }
 
 // tapCensus returns the taps on the host and which of them belong to an instance here.
