@@ -9,7 +9,9 @@ import (
 	"testing"
 )
 
-const referenceDir = "../../shared/reference"
+// referenceDir holds copies of the reference deployment's nova.conf files (../shared/reference),
+// so the tests need nothing outside the repository.
+const referenceDir = "testdata/reference"
 
 func writeFile(t *testing.T, dir, name, body string) string {
 	t.Helper()
