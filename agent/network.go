@@ -57,7 +57,7 @@ func (c *neutronClient) get(ctx context.Context) (*Neutron, error) {
 func requestedToNeutron(reqs []requestedNetwork) []RequestedNetwork {
 	out := make([]RequestedNetwork, 0, len(reqs))
 	for _, r := range reqs {
-		out = append(out, RequestedNetwork{NetworkID: r.NetworkID, PortID: r.PortID, Address: r.Address})
+		out = append(out, RequestedNetwork(r))
 	}
 	return out
 }
