@@ -26,23 +26,11 @@ import (
 // metrics server, watching libvirtd, serves non-zero CPU seconds for a running TCG guest.
 func TestScrapeRealGuestCPUSeconds(t *testing.T) {
 	testenv.RequireRoot(t)
-	uri := testenv.LibvirtURI(t)
-	base, err := filepath.Abs(filepath.Join(testenv.GuestDir(t), "guest.qcow2"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := virttest.GuestBase(t)
 	prefix := virttest.NamePrefix + "metrics-"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	conn, err := virt.Open(ctx, uri, virt.WithNamePrefix(prefix))
-	if err != nil {
-		t.Fatalf("open %s: %v", uri, err)
-	}
-	t.Cleanup(func() {
-		if err := conn.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+	conn := virttest.Open(t, prefix)
 
 	id := uuid.NewString()
 	spec := virttest.TestSpec(prefix+id[:8], id, t.TempDir())

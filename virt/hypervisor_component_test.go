@@ -22,26 +22,11 @@ import (
 // the test guest from a qcow2 overlay per domain.
 func TestConnConforms(t *testing.T) {
 	testenv.RequireRoot(t)
-	uri := testenv.LibvirtURI(t)
-	base, err := filepath.Abs(filepath.Join(testenv.GuestDir(t), "guest.qcow2"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := virttest.GuestBase(t)
 	instances := t.TempDir()
 
 	virttest.Run(t, func(t *testing.T) virt.Hypervisor {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		c, err := virt.Open(ctx, uri, virt.WithNamePrefix(virttest.ListedPrefix))
-		if err != nil {
-			t.Fatalf("open %s: %v", uri, err)
-		}
-		t.Cleanup(func() {
-			if err := c.Close(); err != nil {
-				t.Errorf("close: %v", err)
-			}
-		})
-		return c
+		return virttest.Open(t, virttest.ListedPrefix)
 	}, func(t *testing.T, name, id string) string {
 		spec := virttest.TestSpec(name, id, instances)
 		if err := os.MkdirAll(spec.InstanceDir, 0o755); err != nil {

@@ -26,23 +26,11 @@ import (
 // DomainStats filters and what it reports for a stopped instance.
 func TestDomainStatsOfBootedGuest(t *testing.T) {
 	testenv.RequireRoot(t)
-	uri := testenv.LibvirtURI(t)
-	base, err := filepath.Abs(filepath.Join(testenv.GuestDir(t), "guest.qcow2"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := virttest.GuestBase(t)
 	prefix := virttest.NamePrefix + "stats-"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	c, err := virt.Open(ctx, uri, virt.WithNamePrefix(prefix))
-	if err != nil {
-		t.Fatalf("open %s: %v", uri, err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+	c := virttest.Open(t, prefix)
 
 	instances := t.TempDir()
 	tap := "nvt" + strings.ReplaceAll(uuid.NewString(), "-", "")[:8]
