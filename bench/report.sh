@@ -82,6 +82,22 @@ bench_value() {
   awk -v sub_="$2" -v unit="$3" 'index($1, "/" sub_) { for (i = 3; i < NF; i++) if ($(i + 1) == unit) print $i }' "$1" | head -1
 }
 
+# print_servers_table: the servers phase (servers.sh), medians in seconds.
+print_servers_table() {
+  header "servers through the compute API, seconds (image cached, --nic none; ${SERVER_RUNS} creates, ${POWER_RUNS} power rounds)"
+  row "create -> ACTIVE, median" "$(get debian create_s)" "$(get novalet create_s)" ">1: novalet better"
+  row "delete -> gone, median" "$(get debian delete_s)" "$(get novalet delete_s)" ">1: novalet better"
+  row "10 at once -> all ACTIVE" "$(get debian create10_s)" "$(get novalet create10_s)" ">1: novalet better"
+  row "10 deletes -> all gone" "$(get debian delete10_s)" "$(get novalet delete10_s)" ">1: novalet better"
+  row "stop -> SHUTOFF, median" "$(get debian srv_stop_s)" "$(get novalet srv_stop_s)" ">1: novalet better"
+  row "start -> ACTIVE, median" "$(get debian srv_start_s)" "$(get novalet srv_start_s)" ">1: novalet better"
+  row "soft reboot -> ACTIVE, median" "$(get debian srv_soft_reboot_s)" "$(get novalet srv_soft_reboot_s)" ">1: novalet better"
+  row "hard reboot -> ACTIVE, median" "$(get debian srv_hard_reboot_s)" "$(get novalet srv_hard_reboot_s)" ">1: novalet better"
+  echo
+  printf '%s\n' "novalet's own build time (RPC receipt -> domain running, mean of its build histogram over the creates): $(get novalet build_mean_s) s;" \
+    "the floor, virsh define + start of the same domain XML: $(get novalet floor_s) s."
+}
+
 print_summary() {
   local k
   echo
@@ -91,6 +107,14 @@ print_summary() {
   row "idle RSS (MiB)" "$(get debian rss_mib)" "$(get novalet rss_mib)" ">1: novalet better"
   row "idle CPU (s over ${IDLE} s)" "$(get debian cpu_s)" "$(get novalet cpu_s)" ">1: novalet better"
   row "Placement requests / idle hour" "$(get debian placement_per_h)" "$(get novalet placement_per_h)" ">1: novalet better"
+  if [ "$SERVERS" = 1 ]; then
+    row "server create -> ACTIVE (s)" "$(get debian create_s)" "$(get novalet create_s)" ">1: novalet better"
+    row "server delete -> gone (s)" "$(get debian delete_s)" "$(get novalet delete_s)" ">1: novalet better"
+    row "10 creates -> all ACTIVE (s)" "$(get debian create10_s)" "$(get novalet create10_s)" ">1: novalet better"
+    row "server stop -> SHUTOFF (s)" "$(get debian srv_stop_s)" "$(get novalet srv_stop_s)" ">1: novalet better"
+    row "server start -> ACTIVE (s)" "$(get debian srv_start_s)" "$(get novalet srv_start_s)" ">1: novalet better"
+    row "soft / hard reboot (s)" "$(get debian srv_soft_reboot_s)" "$(get novalet srv_soft_reboot_s)" "soft; hard in the table"
+  fi
   [ "$RPC" = 1 ] || return 0
   for k in p50-ms p99-ms; do
     row "RPC $k (Python / Go server)" "$(get debian "rpc_$k")" "$(get novalet "rpc_$k")" ">1: novalet better"

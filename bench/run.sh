@@ -8,6 +8,8 @@
 #   BENCH_SETTLE_SECONDS time from 'up' to the RSS sample and the window's start (default 60)
 #   BENCH_STARTS        timed starts per agent, the last one is kept for the idle phase (default 3)
 #   BENCH_RPC           0 skips the RPC benchmark (default 1)
+#   BENCH_SERVERS       0 skips the servers phase (default 1); BENCH_SERVER_RUNS, BENCH_POWER_RUNS
+#                       set its counts (servers.sh)
 #
 # The output is saved to bench/results/<date>.txt; agent logs and raw data go to
 # /var/tmp/novalet-bench/<timestamp>/. Leaves the control plane running and neither agent running.
@@ -19,6 +21,7 @@ IDLE=${BENCH_IDLE_SECONDS:-300}
 SETTLE=${BENCH_SETTLE_SECONDS:-60}
 STARTS=${BENCH_STARTS:-3}
 RPC=${BENCH_RPC:-1}
+SERVERS=${BENCH_SERVERS:-1}
 UP_DEADLINE=240   # start -> up; Debian's needs ~10 s, a cold one on busy cores more
 DOWN_DEADLINE=150 # a stopped agent's row turns 'down' service_down_time (60 s) after its last beat
 HOST=$(hostname)
@@ -48,12 +51,17 @@ TEE_PID=$!
 . "$BENCH_DIR/agents.sh"
 # shellcheck source=bench/report.sh
 . "$BENCH_DIR/report.sh"
+# shellcheck source=bench/servers.sh
+. "$BENCH_DIR/servers.sh"
 
 # ---- clean-up: neither agent survives us ------------------------------------------------------
 
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  # Servers a failed servers phase left: ask for their deletion while an agent may still run.
+  for id in "${SRV_CREATED[@]}"; do api DELETE "/servers/$id" 2>/dev/null; done
+  [ "${#SRV_CREATED[@]}" -eq 0 ] || sleep 20
   [ -n "$NOVALET_PID" ] && novalet_stop
   if [ -n "$STARTER_PID" ] && kill -0 "$STARTER_PID" 2>/dev/null; then
     kill -TERM "$STARTER_PID" 2>/dev/null
@@ -174,6 +182,7 @@ for ((run = 1; run <= STARTS; run++)); do
     timed_start "$agent" "$run"
     if [ "$agent" = debian ]; then debian_settled; fi
     [ "$run" -lt "$STARTS" ] || idle "$agent"
+    [ "$run" -lt "$STARTS" ] || [ "$SERVERS" = 0 ] || servers_phase "$agent"
     "${agent}_stop"
   done
 done
@@ -200,5 +209,6 @@ echo "######## novalet vs Debian nova-compute $(dpkg-query -W -f '${Version}' no
 echo "######## ratio = Debian / novalet: above 1 novalet is better for times, memory, CPU, requests"
 print_start_table
 print_idle_tables
+[ "$SERVERS" = 1 ] && print_servers_table
 [ "$RPC" = 1 ] && print_rpc_table "$RPC_OUT"
 print_summary
