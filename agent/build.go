@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
+	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/rpc/ovo"
 	"github.com/novalet/novalet/virt"
@@ -197,7 +199,9 @@ func (a *Agent) buildAndRun(ctx context.Context, rc rpc.Context, b *buildRequest
 			return newFault("BuildAbortException", 500, nil,
 				"Build of instance %s aborted: Failed to allocate the network(s), not rescheduling. (networking is not enabled on this novalet)", uuid)
 		}
+		start := time.Now()
 		vifs, err := a.allocateNetworks(ctx, rc, inst, b)
+		a.phase(metrics.PhaseNetwork, start)
 		if err != nil {
 			if errors.Is(err, errGone) {
 				return err

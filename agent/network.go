@@ -218,12 +218,8 @@ func (a *Agent) vifEvents(uuid string, vifs []VIFInfo) map[string]<-chan extEven
 // waitVIFEvents waits for every registered event, bounded by vif_plugging_timeout. A failed
 // event or, when vif_plugging_is_fatal, a timeout is an error nova reports as
 // VirtualInterfaceCreateException.
+// The caller forgets the registrations when it is done with them.
 func (a *Agent) waitVIFEvents(ctx context.Context, uuid string, events map[string]<-chan extEvent) error {
-	defer func() {
-		for key := range events {
-			a.c.events.forget(uuid, key)
-		}
-	}()
 	timer := time.NewTimer(a.c.net.VIFPluggingTimeout)
 	defer timer.Stop()
 	for key, ch := range events {
