@@ -43,7 +43,7 @@ func (a *Agent) recoverInstances(ctx context.Context) error {
 		return err
 	}
 	if a.c.taps != nil {
-		if _, err := a.reapTaps(ctx); err != nil {
+		if _, err := a.reapTaps(ctx, insts); err != nil {
 			a.log.Warn("tap reaping at start-up failed; the periodic reaper retries", "error", err)
 		}
 	}
@@ -86,7 +86,7 @@ func (a *Agent) recoverInstance(ctx context.Context, rc rpc.Context, inst *insta
 		// nova sets such an instance to error; novalet also removes the half-built guest so
 		// that nothing of it keeps running or holds disk.
 		log.Warn("build interrupted by the last stop; setting the instance to error")
-		if err := a.removeInstanceFromHost(ctx, id, log); err != nil {
+		if err := a.removeInstanceFromHost(ctx, id, log, instanceVIFs(inst)...); err != nil {
 			log.Error("half-built guest not removed", "error", err)
 		}
 		a.addFault(ctx, rc, id, newFault("BuildAbortException", 500, nil,

@@ -17,20 +17,22 @@ func (a *Agent) tapReaperLoop(ctx context.Context) {
 		return
 	}
 	a.periodic(ctx, "reap_orphan_taps", a.c.net.ReaperInterval, func(ctx context.Context) error {
-		_, err := a.reapTaps(ctx)
+		_, err := a.reapTaps(ctx, nil)
 		return err
 	})
 }
 
-// tapCensus returns the taps on the host and which of them belong to an instance here.
-func (a *Agent) tapCensus(ctx context.Context) (all []string, owned map[string]bool, err error) {
+// tapCensus returns the taps on the host and which of them belong to an instance here; insts
+// are the host's instances when the caller has them already (nil: asked of the conductor).
+func (a *Agent) tapCensus(ctx context.Context, insts []*instance) (all []string, owned map[string]bool, err error) {
 	all, err = a.c.taps.Taps(ctx)
 	if err != nil || len(all) == 0 {
 		return all, nil, err
 	}
-	insts, err := a.hostInstances(ctx, rpc.NewAdminContext(nowUTC()))
-	if err != nil {
-		return nil, nil, err
+	if insts == nil {
+		if insts, err = a.hostInstances(ctx, rpc.NewAdminContext(nowUTC())); err != nil {
+			return nil, nil, err
+		}
 	}
 	owned = map[string]bool{}
 	for _, inst := range insts {
@@ -55,8 +57,8 @@ func tapNameOf(v VIFInfo) string {
 
 // reapTaps removes orphan taps and returns how many went. Taps of an instance being built are
 // safe: the build saves the info cache before it plugs.
-func (a *Agent) reapTaps(ctx context.Context) (int, error) {
-	all, owned, err := a.tapCensus(ctx)
+func (a *Agent) reapTaps(ctx context.Context, insts []*instance) (int, error) {
+	all, owned, err := a.tapCensus(ctx, insts)
 	if err != nil {
 		return 0, err
 	}
@@ -81,7 +83,7 @@ func (a *Agent) TapCounts(ctx context.Context) (metrics.TapCounts, error) {
 	if a.c == nil || a.c.taps == nil {
 		return metrics.TapCounts{}, nil
 	}
-	all, owned, err := a.tapCensus(ctx)
+	all, owned, err := a.tapCensus(ctx, nil)
 	if err != nil {
 		return metrics.TapCounts{}, err
 	}
