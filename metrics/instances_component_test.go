@@ -4,21 +4,15 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"libvirt.org/go/libvirtxml"
 
 	"github.com/novalet/novalet/internal/testenv"
-	"github.com/novalet/novalet/virt"
 	"github.com/novalet/novalet/virt/virttest"
 )
 
@@ -34,7 +28,10 @@ func TestScrapeRealGuestCPUSeconds(t *testing.T) {
 
 	id := uuid.NewString()
 	spec := virttest.TestSpec(prefix+id[:8], id, t.TempDir())
-	bootGuest(t, conn, spec, base)
+	virttest.DefineGuest(t, conn, spec, base)
+	if err := conn.Start(ctx, spec.UUID, false); err != nil {
+		t.Fatalf("start %s: %v", spec.Name, err)
+	}
 
 	// A loaded 2-core machine answers slowly; the deadline is the production one's order.
 	m := New(Options{Version: "component-test", ScrapeTimeout: 20 * time.Second})
@@ -84,46 +81,5 @@ func TestScrapeRealGuestCPUSeconds(t *testing.T) {
 		if !regexp.MustCompile(regexp.QuoteMeta(want)).MatchString(body) {
 			t.Errorf("scrape lacks %s", want)
 		}
-	}
-}
-
-// bootGuest defines and starts the test guest for spec on a qcow2 overlay of base, and
-// registers its removal.
-func bootGuest(t *testing.T, c *virt.Conn, spec virt.DomainSpec, base string) {
-	t.Helper()
-	if err := os.MkdirAll(spec.InstanceDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2",
-		filepath.Join(spec.InstanceDir, virt.DiskFile)).CombinedOutput(); err != nil {
-		t.Fatalf("qemu-img create overlay: %v\n%s", err, out)
-	}
-	d, err := virt.BuildDomain(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// QEMU's default 1 GiB TCG code cache would dwarf a 128 MiB test guest.
-	d.Features.TCG = &libvirtxml.DomainFeatureTCG{TBCache: &libvirtxml.DomainFeatureTCGTBCache{Unit: "MiB", Size: 32}}
-	x, err := d.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Define(ctx, x); err != nil {
-		t.Fatalf("define %s: %v", spec.Name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-		defer cancel()
-		if err := c.Destroy(ctx, spec.UUID); err != nil && !errors.Is(err, virt.ErrConflict) && !errors.Is(err, virt.ErrNotFound) {
-			t.Errorf("cleanup: destroy %s: %v", spec.Name, err)
-		}
-		if err := c.Undefine(ctx, spec.UUID); err != nil && !errors.Is(err, virt.ErrNotFound) {
-			t.Errorf("cleanup: undefine %s: %v", spec.Name, err)
-		}
-	})
-	if err := c.Start(ctx, spec.UUID, false); err != nil {
-		t.Fatalf("start %s: %v", spec.Name, err)
 	}
 }

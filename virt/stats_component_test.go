@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"libvirt.org/go/libvirtxml"
 
 	"github.com/novalet/novalet/internal/testenv"
 	"github.com/novalet/novalet/virt"
@@ -38,11 +37,11 @@ func TestDomainStatsOfBootedGuest(t *testing.T) {
 	running := uuid.NewString()
 	runningSpec := virttest.TestSpec(prefix+running[:8], running, instances)
 	runningSpec.VIFs = []virt.VIF{{PortID: uuid.NewString(), MAC: "fa:16:3e:00:00:01", TapName: tap}}
-	defineTestGuest(t, c, runningSpec, base)
+	virttest.DefineGuest(t, c, runningSpec, base)
 	stopped := uuid.NewString()
-	defineTestGuest(t, c, virttest.TestSpec(prefix+stopped[:8], stopped, instances), base)
+	virttest.DefineGuest(t, c, virttest.TestSpec(prefix+stopped[:8], stopped, instances), base)
 	outside := uuid.NewString()
-	defineTestGuest(t, c, virttest.TestSpec(virttest.NamePrefix+"other-"+outside[:8], outside, instances), base)
+	virttest.DefineGuest(t, c, virttest.TestSpec(virttest.NamePrefix+"other-"+outside[:8], outside, instances), base)
 
 	if err := c.Start(ctx, running, false); err != nil {
 		t.Fatalf("start: %v", err)
@@ -98,44 +97,6 @@ func TestDomainStatsOfBootedGuest(t *testing.T) {
 	if _, err := c.DomainStats(expired); err == nil {
 		t.Error("DomainStats with an ended context succeeded")
 	}
-}
-
-// defineTestGuest defines the test guest for spec on a fresh qcow2 overlay and registers its
-// removal.
-func defineTestGuest(t *testing.T, c *virt.Conn, spec virt.DomainSpec, base string) {
-	t.Helper()
-	if err := os.MkdirAll(spec.InstanceDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2",
-		filepath.Join(spec.InstanceDir, virt.DiskFile)).CombinedOutput(); err != nil {
-		t.Fatalf("qemu-img create overlay: %v\n%s", err, out)
-	}
-	d, err := virt.BuildDomain(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// QEMU's default 1 GiB TCG code cache would dwarf a 128 MiB test guest.
-	d.Features.TCG = &libvirtxml.DomainFeatureTCG{TBCache: &libvirtxml.DomainFeatureTCGTBCache{Unit: "MiB", Size: 32}}
-	x, err := d.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Define(ctx, x); err != nil {
-		t.Fatalf("define %s: %v", spec.Name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-		defer cancel()
-		if err := c.Destroy(ctx, spec.UUID); err != nil && !errors.Is(err, virt.ErrConflict) && !errors.Is(err, virt.ErrNotFound) {
-			t.Errorf("cleanup: destroy %s: %v", spec.Name, err)
-		}
-		if err := c.Undefine(ctx, spec.UUID); err != nil && !errors.Is(err, virt.ErrNotFound) {
-			t.Errorf("cleanup: undefine %s: %v", spec.Name, err)
-		}
-	})
 }
 
 // makeTap creates an up, unattached tap for a type='ethernet' NIC and registers its removal.
