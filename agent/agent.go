@@ -64,14 +64,20 @@ func New(opts Options, conductor Conductor, host Host, newPlacement func(context
 	}
 }
 
-// Start registers the Service and the ComputeNode (nova's Service.start order: service record,
-// then update_available_resource). It returns when the node is registered.
+// Start brings the node up in nova's Service.start order: init_host first (the driver reads
+// the host; instances left half done are recovered), then the Service record, then the
+// ComputeNode and Placement (update_available_resource). So once the service shows 'up', its
+// hypervisor row follows within one resource pass, not after a slow first libvirt answer. It
+// returns when the node is registered.
 func (a *Agent) Start(ctx context.Context) error {
-	if err := a.svc.register(ctx); err != nil {
+	if err := a.initHost(ctx); err != nil {
 		return err
 	}
 	if err := a.recoverInstances(ctx); err != nil {
 		return fmt.Errorf("start-up recovery: %w", err)
+	}
+	if err := a.svc.register(ctx); err != nil {
+		return err
 	}
 	if err := a.updateResources(ctx); err != nil {
 		return err
@@ -82,6 +88,46 @@ func (a *Agent) Start(ctx context.Context) error {
 		a.log.Warn("first heartbeat failed; the heartbeat loop retries", "error", err)
 	}
 	a.touch()
+	return nil
+}
+
+// slowHostWait is how long initHost waits on libvirt before it says what it waits for.
+var slowHostWait = 5 * time.Second
+
+// initHost is the driver's part of nova's init_host: read the host (node name, capabilities,
+// the domain capabilities behind the traits) before anything is registered. A libvirtd that
+// has just started probes every qemu-system-* emulator installed before its first capabilities
+// answer (tens of seconds with all of Debian's emulators), so a long wait is logged while it
+// lasts; libvirt caches what it probed, and the resource pass then reads it at once.
+func (a *Agent) initHost(ctx context.Context) error {
+	start := time.Now()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(slowHostWait)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				a.log.Info("waiting for libvirt's host capabilities (a libvirtd that has just started probes every qemu-system-* emulator once)",
+					"waited", time.Since(start).Round(time.Second).String())
+			}
+		}
+	}()
+	facts, err := a.rt.host.HostFacts(ctx)
+	if err != nil {
+		return fmt.Errorf("init_host: read the host from libvirt: %w", err)
+	}
+	if _, err := a.rt.host.DriverTraits(ctx, a.opts.Resources.VirtType); err != nil {
+		return fmt.Errorf("init_host: read the host's traits from libvirt: %w", err)
+	}
+	a.rtMu.Lock()
+	a.rt.node = facts.Hostname
+	a.rtMu.Unlock()
+	a.log.Info("host read from libvirt", "node", facts.Hostname, "vcpus", facts.VCPUs, "memory_mb", facts.MemoryMB,
+		"took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }
 

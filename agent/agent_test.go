@@ -14,9 +14,17 @@ import (
 	"github.com/novalet/novalet/virt"
 )
 
-type fakeHost struct{ facts virt.HostFacts }
+type fakeHost struct {
+	facts   virt.HostFacts
+	onFacts func() // called by HostFacts when set
+}
 
-func (h *fakeHost) HostFacts(context.Context) (virt.HostFacts, error) { return h.facts, nil }
+func (h *fakeHost) HostFacts(context.Context) (virt.HostFacts, error) {
+	if h.onFacts != nil {
+		h.onFacts()
+	}
+	return h.facts, nil
+}
 func (h *fakeHost) DriverTraits(context.Context, string) ([]string, error) {
 	return []string{"COMPUTE_IMAGE_TYPE_QCOW2", "COMPUTE_STORAGE_BUS_VIRTIO"}, nil
 }
@@ -96,6 +104,60 @@ func TestStartRegistersServiceAndNodeOnce(t *testing.T) {
 	c := testAgent(t, fc, t.TempDir(), nil)
 	if err := c.Start(t.Context()); err != nil || c.NodeUUID() != id {
 		t.Fatalf("adoption: %v, uuid %q want %q", err, c.NodeUUID(), id)
+	}
+}
+
+// TestStartReadsHostBeforeRegistering: nova's Service.start runs init_host (the driver reads
+// the host) before the Service record exists, so 'up' is followed by the hypervisor row at once.
+func TestStartReadsHostBeforeRegistering(t *testing.T) {
+	fc := newFakeConductor()
+	a := testAgent(t, fc, t.TempDir(), nil)
+	h := a.rt.host.(*fakeHost)
+	var calls []string
+	fc.onCall = func(c string) { calls = append(calls, c) }
+	h.onFacts = func() { calls = append(calls, "HostFacts") }
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	first := func(c string) int { return slices.Index(calls, c) }
+	if first("HostFacts") < 0 || first("HostFacts") > first("Service.get_by_host_and_binary") ||
+		first("Service.create") > first("ComputeNode.create") {
+		t.Fatalf("start-up calls %v: want the host read first, then the service, then the node", calls)
+	}
+}
+
+// TestServiceDeletedAndReAdded: after `openstack compute service delete`, a restart creates a
+// new ComputeNode with a new uuid (as Zed's nova-compute does), never the kept one, whose
+// soft-deleted row nova would revive with mapped = 1 and discover_hosts would then skip.
+func TestServiceDeletedAndReAdded(t *testing.T) {
+	fc := newFakeConductor()
+	state := t.TempDir()
+	a := testAgent(t, fc, state, nil)
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	old := a.NodeUUID()
+	// nova-manage cell_v2 discover_hosts maps the node
+	_ = fc.nodes["cmp1/cmp1.example"].Set("mapped", int64(1))
+	fc.deleteService("cmp1")
+
+	b := testAgent(t, fc, state, nil)
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	cn := fc.nodes["cmp1/cmp1.example"]
+	if cn == nil || fc.services["cmp1"] == nil {
+		t.Fatalf("service or node not re-created: %v %v", fc.services, fc.nodes)
+	}
+	id, _ := ovo.Value[string](cn, "uuid")
+	if id == old || b.NodeUUID() != id {
+		t.Fatalf("re-added node uuid %q (old %q, agent says %q): want a new uuid", id, old, b.NodeUUID())
+	}
+	if m, _ := ovo.Value[int64](cn, "mapped"); m != 0 {
+		t.Errorf("re-added node mapped = %d: discover_hosts would skip it", m)
+	}
+	if kept, err := loadComputeID(state); err != nil || kept != id {
+		t.Errorf("state_path keeps %q (%v), want the new uuid %q", kept, err, id)
 	}
 }
 

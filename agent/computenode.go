@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,9 +74,15 @@ func findComputeNode(ctx context.Context, objs objects, host, node string) (*ovo
 
 // ensureComputeNode returns the node's record, creating it with fields when missing. An
 // existing record (left by the distribution's nova-compute, or by an earlier run) is adopted
-// and its uuid kept under state_path; a new one gets the kept uuid, or a new one, which is
-// written down before the record is created.
-func ensureComputeNode(ctx context.Context, objs objects, statePath, host, node string, fields map[string]any) (*ovo.Object, error) {
+// and its uuid kept under state_path. A missing record is created with a new uuid, as Zed's
+// resource tracker does (ComputeNode.create picks one), never the kept one: when the record is
+// missing because the operator deleted the service (`openstack compute service delete`), nova's
+// compute_node_create would revive the soft-deleted row of a reused uuid with mapped = 1, so
+// `cell_v2 discover_hosts` would never map the host again and every boot on it would fail
+// ("Host is not mapped to any cell"). A new uuid is a new, unmapped node, and a renamed host
+// gets a node of its own instead of another's uuid. The uuid is written down before the
+// record is created.
+func ensureComputeNode(ctx context.Context, log *slog.Logger, objs objects, statePath, host, node string, fields map[string]any) (*ovo.Object, error) {
 	cn, err := findComputeNode(ctx, objs, host, node)
 	if err != nil {
 		return nil, err
@@ -93,12 +100,9 @@ func ensureComputeNode(ctx context.Context, objs objects, statePath, host, node 
 		}
 		return cn, nil
 	}
-	id := kept
-	if id == "" {
-		id = uuid.NewString()
-		if err := saveComputeID(statePath, id); err != nil {
-			return nil, fmt.Errorf("keep compute node uuid: %w", err)
-		}
+	id := uuid.NewString()
+	if err := saveComputeID(statePath, id); err != nil {
+		return nil, fmt.Errorf("keep compute node uuid: %w", err)
 	}
 	cn, err = ovo.New("ComputeNode")
 	if err != nil {
@@ -112,6 +116,10 @@ func ensureComputeNode(ctx context.Context, objs objects, statePath, host, node 
 	}
 	if _, err := objs.action(ctx, rpc.NewAdminContext(nowUTC()), cn, "create", nil, nil); err != nil {
 		return nil, fmt.Errorf("ComputeNode.create(%s): %w", node, err)
+	}
+	if kept != "" {
+		log.Warn("this host's compute node record was gone (its service deleted?): created a new one with a new uuid, as nova-compute does; map it with `nova-manage cell_v2 discover_hosts`",
+			"node", node, "old_uuid", kept, "compute_node_uuid", id)
 	}
 	return cn, nil
 }

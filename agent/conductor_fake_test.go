@@ -21,6 +21,30 @@ type fakeConductor struct {
 	saves     map[string]int // by object name
 	instances []*ovo.Object  // what InstanceList.get_by_host_and_node returns
 	fail      error          // returned by every call while set
+	// deletedNodes are soft-deleted ComputeNode rows by uuid (deleteService); a create with
+	// one of their uuids revives the row as nova's compute_node_create does (bug 1839560),
+	// keeping its mapped flag.
+	deletedNodes map[string]*ovo.Object
+	// onCall, when set, sees every call's "Object.method" before it is answered.
+	onCall func(call string)
+}
+
+// deleteService does what `openstack compute service delete` does to the records: the
+// service and its compute nodes are soft-deleted (the rows keep their uuid and mapped flag).
+func (f *fakeConductor) deleteService(host string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.services, host)
+	if f.deletedNodes == nil {
+		f.deletedNodes = map[string]*ovo.Object{}
+	}
+	for k, cn := range f.nodes {
+		if h, _ := ovo.Value[string](cn, "host"); h == host {
+			id, _ := ovo.Value[string](cn, "uuid")
+			f.deletedNodes[id] = cn
+			delete(f.nodes, k)
+		}
+	}
 }
 
 func newFakeConductor() *fakeConductor {
@@ -30,6 +54,9 @@ func newFakeConductor() *fakeConductor {
 func (f *fakeConductor) ObjectClassActionVersions(_ context.Context, _ rpc.Context, objname, objmethod string, _ map[string]string, args []any, _ map[string]any) (json.RawMessage, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.onCall != nil {
+		f.onCall(objname + "." + objmethod)
+	}
 	if f.fail != nil {
 		return nil, f.fail
 	}
@@ -61,12 +88,15 @@ func (f *fakeConductor) ObjectClassActionVersions(_ context.Context, _ rpc.Conte
 func (f *fakeConductor) ObjectAction(_ context.Context, _ rpc.Context, objinst json.RawMessage, objmethod string, _ []any, _ map[string]any) (map[string]json.RawMessage, json.RawMessage, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.fail != nil {
-		return nil, nil, f.fail
-	}
 	obj, err := ovo.Decode(objinst)
 	if err != nil {
 		return nil, nil, err
+	}
+	if f.onCall != nil {
+		f.onCall(obj.Name() + "." + objmethod)
+	}
+	if f.fail != nil {
+		return nil, nil, f.fail
 	}
 	before := obj.Clone()
 	key := func() string {
@@ -85,6 +115,17 @@ func (f *fakeConductor) ObjectAction(_ context.Context, _ rpc.Context, objinst j
 	case "create":
 		if store[key()] != nil {
 			return nil, nil, &rpc.RemoteError{Class: "ServiceBinaryExists", Message: "exists"}
+		}
+		id, _ := ovo.Value[string](obj, "uuid")
+		if old := f.deletedNodes[id]; obj.Name() == "ComputeNode" && old != nil {
+			// the soft-deleted row comes back with the new values, and keeps mapped
+			delete(f.deletedNodes, id)
+			oldID, _ := old.Get("id")
+			_ = obj.Set("id", oldID)
+			if m, ok := old.Get("mapped"); ok {
+				_ = obj.Set("mapped", m)
+			}
+			break
 		}
 		f.nextID++
 		if err := obj.Set("id", f.nextID); err != nil {

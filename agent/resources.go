@@ -137,7 +137,7 @@ func (t *tracker) update(ctx context.Context) error {
 	}
 	fields := t.nodeFields(facts, disk, use)
 	if t.cn == nil {
-		cn, err := ensureComputeNode(ctx, t.objs, t.opts.StatePath, t.opts.Host, t.node, fields)
+		cn, err := ensureComputeNode(ctx, t.log, t.objs, t.opts.StatePath, t.opts.Host, t.node, fields)
 		if err != nil {
 			return err
 		}
