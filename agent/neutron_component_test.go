@@ -365,6 +365,7 @@ func requireControlPlane(t *testing.T) *config.Config {
 // first and unbinds the second.
 func TestNeutronRealControlPlane(t *testing.T) {
 	cfg := requireControlPlane(t)
+	testenv.ControlPlaneFixtures(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -375,7 +376,7 @@ func TestNeutronRealControlPlane(t *testing.T) {
 	token, project := controlPlaneAdmin(t, ctx)
 	nets, err := n.listNetworks(ctx, n.admin, neutronQuery{"name": {"test_net"}})
 	if err != nil || len(nets) != 1 {
-		t.Fatalf("test_net: %v %v (create it as controlplane/README.md says)", nets, err)
+		t.Fatalf("test_net: %v %v (controlplane/fixtures.sh creates it)", nets, err)
 	}
 	testNet := nets[0]
 

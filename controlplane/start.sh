@@ -9,7 +9,8 @@
 # Idempotent: a service already running (recorded PID alive) is left alone. Order:
 #   scripts/parts.sh start (RabbitMQ, libvirtd; idempotent) -> MariaDB + memcached -> all APIs,
 #   conductor, scheduler, novncproxy and neutron-server at once -> the neutron agents once
-#   neutron-server consumes its RPC queues -> [nova-compute] once the control plane answers.
+#   neutron-server consumes its RPC queues -> fixtures.sh (the demo's and the tests' image,
+#   flavor, key pair and network) -> [nova-compute] once the control plane answers.
 # Every service is awaited with a deadline; per-service seconds from launch to first good answer
 # land in $CP_STATE/ready/NAME, a summary in $CP_STATE/start-timings.txt.
 set -euo pipefail
@@ -59,6 +60,9 @@ mark "neutron-server ready (API + RPC)"
 for n in "${AGENTS[@]}"; do "launch_$n"; done
 await "${APIS[@]}" "${AGENTS[@]}"
 mark "control plane ready"
+# what the demo and the tests use: image guest, test_flavor, test-key, test_net (idempotent)
+"$CP_DIR/fixtures.sh" 8>&-
+mark "fixtures (guest, test_flavor, test-key, test_net)"
 
 if [ $WITH_COMPUTE = 1 ]; then
   # nova-compute runs as user nova and needs libvirtd's rw socket without polkit (the

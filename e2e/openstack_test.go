@@ -70,7 +70,7 @@ func openstack(t *testing.T, out any, args ...string) {
 }
 
 // requireControlPlane fails unless Keystone answers and Debian's nova-compute is not running
-// (novalet takes the host's place).
+// (novalet takes the host's place), and makes sure the fixtures the tests use exist.
 func requireControlPlane(t *testing.T) {
 	t.Helper()
 	testenv.RequireRoot(t)
@@ -85,6 +85,7 @@ func requireControlPlane(t *testing.T) {
 	if out, _ := exec.Command("pgrep", "-f", "bin/nova-compute").Output(); len(out) > 0 {
 		t.Fatalf("Debian's nova-compute is running (pid %s): stop it first (controlplane/stop.sh nova-compute)", strings.TrimSpace(string(out)))
 	}
+	testenv.ControlPlaneFixtures(t)
 }
 
 // novalet is a running `novalet run` with a NOTIFY_SOCKET the test reads.
