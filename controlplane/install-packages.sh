@@ -10,8 +10,13 @@ set -euo pipefail
 #   services        keystone + placement under uwsgi (Debian ships them as WSGI apps), glance,
 #                   nova's controller daemons, noVNC proxy (Debian package nova-consoleproxy, not
 #                   nova-novncproxy), neutron server + linuxbridge/DHCP/metadata agents
-#   compute         Debian's nova-compute with the QEMU flavour, only started on request
-#                   (start.sh --with-nova-compute) to measure it side by side with novalet
+#   compute         Debian's nova-compute, only started on request (start.sh
+#                   --with-nova-compute) to measure it side by side with novalet. Its hypervisor
+#                   flavour is nova-compute-kvm, which needs qemu-system-x86 only: nova-compute-qemu
+#                   pulls in every qemu-system-* emulator (metapackage qemu-system), and a fresh
+#                   libvirtd probes each of them before its first capabilities answer (see
+#                   controlplane/README.md, "Cold libvirtd"). install-config-nova.sh writes
+#                   nova-compute.conf with virt_type = qemu either way.
 #   agents' tools   what the neutron agents shell out to (through sudo + neutron-rootwrap)
 #   clients         openstack CLI with the placement plugin; curl for readiness probes
 PACKAGES=(
@@ -19,7 +24,7 @@ PACKAGES=(
   keystone glance placement-api uwsgi uwsgi-plugin-python3
   nova-api nova-conductor nova-scheduler nova-consoleproxy
   neutron-server neutron-linuxbridge-agent neutron-dhcp-agent neutron-metadata-agent
-  nova-compute nova-compute-qemu
+  nova-compute nova-compute-kvm
   dnsmasq-base dnsmasq-utils iptables ebtables ipset conntrack iputils-arping bridge-utils iproute2 sudo
   python3-openstackclient python3-osc-placement curl procps
 )

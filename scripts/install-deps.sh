@@ -16,12 +16,13 @@ set -euo pipefail
 #   image cache     qemu-utils (qemu-img), genisoimage (config drive, as nova builds it)
 #   wire tests      Debian's python3-nova and python3-oslo.messaging are the reference peers
 #   unit checks     systemd (systemd-analyze verify), iproute2 (ip, ss), procps (pgrep, ps)
+#   demo and e2e    openssh-client (ssh into the guest, ssh-keygen for test-key), curl, jq
 #   test guest      what guest/build-guest-image.sh assembles the guest from
 PACKAGES=(
   rabbitmq-server
   libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
   qemu-system-x86 qemu-utils genisoimage
-  iproute2 procps systemd
+  iproute2 procps systemd openssh-client curl jq
   python3-oslo.messaging python3-nova
   busybox-static dropbear-bin syslinux syslinux-common mtools dosfstools fdisk cpio kmod gzip
 )
