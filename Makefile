@@ -4,7 +4,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 GUEST_DIR ?= .cache/guest
 
-.PHONY: build test test-unit lint deps parts parts-stop guest demo demo-stop controlplane controlplane-stop e2e bench fuzz clean
+.PHONY: build test test-unit lint deps parts parts-stop guest demo demo-stop purge controlplane controlplane-stop e2e bench fuzz clean
 
 ## build: bin/novalet
 build:
@@ -43,6 +43,12 @@ demo:
 	bash scripts/demo.sh start
 demo-stop:
 	bash scripts/demo.sh stop
+
+## purge: back to a machine where nothing has run (see README): stops the demo, the control
+## plane and the parts by their recorded PIDs, drops the databases and queues, removes
+## compute_id, instances, _base, the guest cache and the demo's state. Packages stay.
+purge:
+	bash scripts/purge.sh
 
 ## controlplane: install and start the project's single-node Zed control plane.
 controlplane: parts
