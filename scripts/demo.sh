@@ -9,7 +9,8 @@
 # --network test_net --key-name test-key --image guest cirros-VM1 --wait` and logs in over SSH
 # from the host side of the flat network (vprov1 gets 10.254.0.250/24).
 # Everything is left running (cirros-VM1 too); `make demo-stop` deletes the server and ends
-# novalet, the control plane and the parts, each by its recorded PID.
+# novalet, the control plane and the parts, each by its recorded PID; `stop-agent` only the
+# server and novalet (scripts/test.sh needs host "vm" for its own novalet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -19,8 +20,8 @@ mkdir -p "$D"
 
 running() { [ -f "$PIDF" ] && kill -0 "$(cat "$PIDF")" 2>/dev/null; }
 
-case "${1:-start}" in
-stop)
+# stop_agent: the demo's server (through the API, while novalet runs to delete it) and novalet.
+stop_agent() {
   if [ -f controlplane/admin-openrc ] && curl -s -o /dev/null --max-time 3 http://127.0.0.1:5000/; then
     . controlplane/admin-openrc
     openstack --os-compute-api-version 2.74 server delete --wait cirros-VM1 2>/dev/null || true
@@ -32,11 +33,19 @@ stop)
     echo "demo: novalet ($pid) stopped"
   fi
   rm -f "$PIDF"
+}
+
+case "${1:-start}" in
+stop)
+  stop_agent
   bash controlplane/stop.sh || true
   bash scripts/parts.sh stop
   exit 0 ;;
+stop-agent) # what scripts/test.sh uses: the host to itself, the control plane left running
+  stop_agent
+  exit 0 ;;
 start) ;;
-*) echo "usage: $0 start|stop" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|stop-agent" >&2; exit 2 ;;
 esac
 
 bash scripts/install-deps.sh
@@ -48,21 +57,49 @@ if pgrep -f bin/nova-compute >/dev/null; then
   echo "demo: Debian's nova-compute runs on this host; stop it first (controlplane/stop.sh nova-compute)" >&2
   exit 1
 fi
-go build -o bin/novalet ./cmd/novalet
+make -s build
 if ! running; then
   bin/novalet run --config-file /etc/nova/nova.conf > "$D/novalet.log" 2>&1 &
   echo $! > "$PIDF"
   echo "demo: novalet started (pid $(cat "$PIDF"), log $D/novalet.log)"
 fi
 host=$(hostname)
-for i in $(seq 1 120); do
-  state=$(openstack compute service list --service nova-compute --host "$host" -f value -c State 2>/dev/null || true)
-  [ "$state" = up ] && break
-  running || { echo "demo: novalet exited; see $D/novalet.log" >&2; tail -20 "$D/novalet.log" >&2; exit 1; }
-  sleep 1
-done
-[ "$state" = up ] || { echo "demo: nova-compute on $host is not up after 120 s; see $D/novalet.log" >&2; exit 1; }
-bash controlplane/nova-manage.sh cell_v2 discover_hosts --verbose
+# await WHAT SECONDS CMD...: run CMD every 2 s until it succeeds; every 10 s, say what novalet
+# last logged (e.g. that it waits for a freshly started libvirtd's capabilities probe).
+await() {
+  local what=$1 secs=$2 t0=$SECONDS next=10 last
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    running || { echo "demo: novalet exited; see $D/novalet.log" >&2; tail -20 "$D/novalet.log" >&2; exit 1; }
+    if ((SECONDS - t0 >= secs)); then
+      echo "demo: no $what after ${secs}s; see $D/novalet.log" >&2; tail -20 "$D/novalet.log" >&2; exit 1
+    fi
+    if ((SECONDS - t0 >= next)); then
+      last=$(tail -1 "$D/novalet.log" | jq -r '"\(.msg)\(if .waited then " (" + .waited + ")" else "" end)"' 2>/dev/null || true)
+      echo "demo: waiting for $what ($((SECONDS - t0))s; novalet: ${last:-nothing logged yet})"
+      next=$((next + 10))
+    fi
+    sleep 2
+  done
+  echo "demo: $what ($((SECONDS - t0))s)"
+}
+ready() { grep -q '"msg":"novalet ready"' "$D/novalet.log"; }
+service_up() { [ "$(openstack compute service list --service nova-compute --host "$host" -f value -c State)" = up ]; }
+# discover_hosts maps a new compute node into cell1 (the scheduler would, at its next periodic
+# run); list_hosts shows the mapping.
+mapped() {
+  bash controlplane/nova-manage.sh cell_v2 discover_hosts >/dev/null &&
+    bash controlplane/nova-manage.sh cell_v2 list_hosts | grep -q " $host "
+}
+hypervisor_up() {
+  openstack --os-compute-api-version 2.53 hypervisor list -f value -c 'Hypervisor Hostname' -c State | grep -qx "$host up"
+}
+# novalet reads the host from libvirt first (a fresh libvirtd probes its emulators), then
+# registers the service, the compute node and the Placement provider, then says it is ready.
+await "novalet registered (service, compute node, Placement provider)" 300 ready
+await "compute service up on $host" 60 service_up
+await "host $host mapped to cell1" 120 mapped
+await "hypervisor $host up" 60 hypervisor_up
 echo; echo "== openstack compute service list"; openstack compute service list
 echo; echo "== openstack hypervisor list"; openstack --os-compute-api-version 2.53 hypervisor list
 node=$(cat /var/lib/nova/compute_id)
@@ -75,7 +112,7 @@ if ! openstack server show cirros-VM1 >/dev/null 2>&1; then
   openstack server create --flavor test_flavor --network test_net --key-name test-key --image guest cirros-VM1 --wait \
     -c id -c status -c addresses -c OS-EXT-SRV-ATTR:host
 fi
-addr=$(openstack server show cirros-VM1 -f json -c addresses | python3 -c 'import json,sys; print(json.load(sys.stdin)["addresses"]["test_net"][0])')
+addr=$(openstack server show cirros-VM1 -f json -c addresses | jq -r '.addresses.test_net[0]')
 ip addr add 10.254.0.250/24 dev vprov1 2>/dev/null || true
 key=/var/tmp/novalet-controlplane/test-key.pem
 for i in $(seq 1 60); do
@@ -83,10 +120,17 @@ for i in $(seq 1 60); do
     "cirros@$addr" 'echo "logged in to $(hostname) as $(id -un)"; uptime' 2>/dev/null); then break; fi
   sleep 2
 done
-echo "== ssh -i $key cirros@$addr"; echo "${out:-ssh did not answer within 120 s}"
+echo "== ssh -i $key cirros@$addr"
+if [ -z "${out:-}" ]; then
+  echo "demo: cirros-VM1 ($addr) did not answer ssh within 120 s; its console:" >&2
+  openstack console log show --lines 30 cirros-VM1 >&2 || true
+  exit 1
+fi
+echo "$out"
 echo "== openstack console url show cirros-VM1"; openstack console url show --novnc cirros-VM1 -f value -c url
 cat <<MSG
 
+demo: done in $((SECONDS / 60)) min $((SECONDS % 60)) s
 demo: novalet is this host's nova-compute and runs cirros-VM1 ($addr, reachable over SSH above).
 demo: try: openstack server stop|start|reboot|pause|unpause|suspend|resume cirros-VM1,
 demo:      openstack console log show cirros-VM1, curl -s 127.0.0.1:9797/metrics
