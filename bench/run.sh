@@ -113,6 +113,25 @@ timed_start() {
   log "$agent start $run: 'up' after ${secs}s, ${cpu} CPU s"
 }
 
+# cold_start AGENT: the first start on a fresh libvirtd, as after a node's boot: libvirt's
+# cached QEMU capabilities are removed and libvirtd restarted (scripts/parts.sh), which probes
+# every qemu-system-* emulator installed before it answers; the agent is started as soon as it
+# answers. Records cold_libvirtd_s (restart -> libvirtd answers) and cold_start_s (agent
+# launch -> 'up'); their sum is a node's way from libvirtd's start to a usable compute service.
+cold_start() {
+  local agent=$1 t0
+  wait_down
+  rm -f /var/cache/libvirt/qemu/capabilities/*.xml
+  t0=$(now)
+  "$REPO/scripts/parts.sh" restart-libvirtd >>"$WORK/libvirtd-restarts.log" 2>&1 ||
+    die "scripts/parts.sh restart-libvirtd failed; see $WORK/libvirtd-restarts.log"
+  put "$agent" cold_libvirtd_s "$(printf '%.2f' "$(sub "$(now)" "$t0")")"
+  log "$agent cold start: libvirtd restarted with no cached capabilities ($(get "$agent" cold_libvirtd_s)s to answer)"
+  timed_start "$agent" cold
+  put "$agent" cold_start_s "$(get "$agent" start_s_cold)"
+  "${agent}_stop"
+}
+
 # idle AGENT: with the agent left alone since 'up', RSS at SETTLE s, then CPU and Placement
 # requests over IDLE s.
 idle() {
@@ -177,6 +196,9 @@ log "building novalet"
 # ---- measurements: starts interleaved (Debian, novalet, Debian, ...) so that drift of the
 # machine's load spreads over both; each agent's last start is kept for the idle phase ----------
 
+# First each agent's cold start (a libvirtd restarted with no cached capabilities), then the
+# warm ones (libvirtd running, its capabilities cached).
+for agent in debian novalet; do cold_start "$agent"; done
 for ((run = 1; run <= STARTS; run++)); do
   for agent in debian novalet; do
     timed_start "$agent" "$run"
