@@ -48,30 +48,9 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b - a}'; }
 
 # ---- PID bookkeeping (as parts.sh: PID + kernel start time, so a reused PID is never ours) ------
 
-# starttime PID: field 22 of /proc/PID/stat (clock ticks since boot).
-starttime() {
-  local s
-  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  s=${s##*) } # drop "pid (comm) ": comm may contain spaces
-  awk '{print $20}' <<<"$s"
-}
-
-# proc_state PID: R, S, Z, ... (a zombie is dead for our purposes: PID 1 here reaps lazily)
-proc_state() { local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; s=${s##*) }; echo "${s%% *}"; }
-
-record() { # NAME PID: "pid starttime epoch-seconds-at-launch"
-  mkdir -p "$CP_PIDS"
-  echo "$2 $(starttime "$2") $(now)" >"$CP_PIDS/$1"
-}
-
-# owned NAME: prints the PID recorded for NAME if that very process is alive (not a zombie).
-owned() {
-  local f=$CP_PIDS/$1 pid st rest
-  [ -f "$f" ] || return 1
-  read -r pid st rest <"$f" || return 1
-  [ -n "$pid" ] && [ "$(starttime "$pid" 2>/dev/null)" = "$st" ] && [ "$(proc_state "$pid")" != Z ] || return 1
-  echo "$pid"
-}
+. "$REPO_DIR/scripts/pids.sh"
+record() { pid_record "$CP_PIDS/$1" "$2" "$(now)"; } # NAME PID: "pid starttime epoch-seconds-at-launch"
+owned() { pid_owned "$CP_PIDS/$1"; }                 # NAME: prints the PID if that very process is alive
 
 LAUNCHED=() # names launched by this invocation
 

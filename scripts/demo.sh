@@ -18,7 +18,8 @@ D=.cache/demo
 PIDF=$D/novalet.pid
 mkdir -p "$D"
 
-running() { [ -f "$PIDF" ] && kill -0 "$(cat "$PIDF")" 2>/dev/null; }
+. scripts/pids.sh
+running() { pid_owned "$PIDF" >/dev/null; }
 
 # stop_agent: the demo's server (through the API, while novalet runs to delete it) and novalet.
 stop_agent() {
@@ -27,8 +28,8 @@ stop_agent() {
     openstack --os-compute-api-version 2.74 server delete --wait cirros-VM1 2>/dev/null || true
   fi
   ip addr del 10.254.0.250/24 dev vprov1 2>/dev/null || true
-  if running; then
-    pid=$(cat "$PIDF"); kill -TERM "$pid"
+  if pid=$(pid_owned "$PIDF"); then
+    kill -TERM "$pid"
     for _ in $(seq 1 90); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
     echo "demo: novalet ($pid) stopped"
   fi
@@ -60,8 +61,8 @@ fi
 make -s build
 if ! running; then
   bin/novalet run --config-file /etc/nova/nova.conf > "$D/novalet.log" 2>&1 &
-  echo $! > "$PIDF"
-  echo "demo: novalet started (pid $(cat "$PIDF"), log $D/novalet.log)"
+  pid_record "$PIDF" $!
+  echo "demo: novalet started (pid $!, log $D/novalet.log)"
 fi
 host=$(hostname)
 # await WHAT SECONDS CMD...: run CMD every 2 s until it succeeds; every 10 s, say what novalet

@@ -54,29 +54,9 @@ die() { echo "parts: $*" >&2; exit 1; }
 
 # ---- PID bookkeeping --------------------------------------------------------------------------
 
-# starttime PID: the process start time in clock ticks since boot (field 22 of /proc/PID/stat).
-# Together with the PID it names one process, even after the PID is reused.
-starttime() {
-  local s
-  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  s=${s##*) }                    # drop "pid (comm) ": comm may contain spaces
-  awk '{print $20}' <<<"$s"
-}
-
-record() { # NAME PID
-  echo "$2 $(starttime "$2")" > "$PIDS/$1"
-}
-
-# owned NAME: prints the PID recorded for NAME if that very process is still alive. A zombie is
-# dead: PID 1 on these machines reaps orphans lazily, and waiting for it would stall `stop`.
-owned() {
-  local f=$PIDS/$1 pid st s
-  [ -f "$f" ] || return 1
-  read -r pid st < "$f" || return 1
-  [ -n "$pid" ] && [ "$(starttime "$pid" 2>/dev/null)" = "$st" ] || return 1
-  s=$(cat "/proc/$pid/stat" 2>/dev/null) && s=${s##*) } && [ "${s%% *}" != Z ] || return 1
-  echo "$pid"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/pids.sh"
+record() { pid_record "$PIDS/$1" "$2"; } # NAME PID
+owned() { pid_owned "$PIDS/$1"; }        # NAME: prints the PID if that very process is alive
 
 # end_owned NAME: SIGTERM the recorded process, wait, SIGKILL after STOP_DEADLINE; forget it.
 end_owned() {

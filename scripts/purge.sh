@@ -32,9 +32,8 @@ T0=$(date +%s)
 log() { echo "[$(date +%T)] purge: $*"; }
 
 # ---- the demo's novalet -------------------------------------------------------------------------
-pidf=$REPO/.cache/demo/novalet.pid
-if [ -f "$pidf" ] && pid=$(cat "$pidf") && kill -0 "$pid" 2>/dev/null &&
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'novalet run'; then
+. scripts/pids.sh
+if pid=$(pid_owned "$REPO/.cache/demo/novalet.pid"); then
   kill -TERM "$pid"
   for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
   kill -KILL "$pid" 2>/dev/null || true

@@ -27,7 +27,8 @@ step() { # NAME CMD...: run CMD and print its duration
 step packages bash scripts/install-deps.sh
 # The tests run their own novalet as this host's nova-compute: a demo left running (`make demo`)
 # gives the host back first (its server cirros-VM1 is deleted; the control plane stays up).
-if [ -f .cache/demo/novalet.pid ] && kill -0 "$(cat .cache/demo/novalet.pid)" 2>/dev/null; then
+. scripts/pids.sh
+if pid_owned .cache/demo/novalet.pid >/dev/null; then
   echo "test: the demo's novalet runs on this host: ending it and its server cirros-VM1 (make demo-stop would also stop the control plane)"
   bash scripts/demo.sh stop-agent
 fi
