@@ -10,13 +10,35 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/novalet/novalet/internal/testenv"
 )
 
-// The embedded option table is what Debian's nova 26.2.2 registers today.
+// pointReleaseVariants are the definitions that options novalet reads have in the Zed point
+// releases Debian's archive has served (nova 2:26.2.2-1~deb12u4 and ~deb12u5, oslo.messaging
+// 14.0.0-2 and 14.0.3), where they differ from the embedded table (dumped from deb12u5 with
+// oslo.messaging 14.0.3). novalet acts on its table whichever release the node has, so each
+// variant here is one whose difference does not change what novalet does:
+//
+//   - [oslo_messaging_rabbit] kombu_reconnect_delay: 14.0.3 added the limits 0..4.5 (a longer
+//     delay outlasts the broker's consumer cancel notification). novalet refuses a value
+//     outside them on either release, with a config error naming the limits: the safe side.
+//
+// deb12u4 and deb12u5 register the same nova options. Any other difference in an option
+// novalet reads fails the test; differences in options it does not read are logged.
+var pointReleaseVariants = map[string][]string{
+	"oslo_messaging_rabbit/kombu_reconnect_delay": {
+		`{"default": 1.0, "deprecated": [["DEFAULT", "kombu_reconnect_delay"]], "type": "Float"}`, // 14.0.0
+	},
+}
+
+// TestOptionTableMatchesNova compares the embedded option table with what Debian's installed
+// nova registers now (config/gen_options.py): strictly for every option novalet reads
+// (default, type, limits, choices, deprecated names), allowing only the point-release variants
+// above; other options may differ between point releases and are only reported.
 func TestOptionTableMatchesNova(t *testing.T) {
 	testenv.RequirePython(t, "nova.conf", "keystoneauth1")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -25,10 +47,86 @@ func TestOptionTableMatchesNova(t *testing.T) {
 	if err != nil {
 		t.Fatalf("gen_options.py: %v", err)
 	}
-	if !bytes.Equal(out, novaOptionsJSON) {
-		t.Fatal("nova_options.json differs from what gen_options.py prints now: regenerate it " +
-			"(/usr/bin/python3 config/gen_options.py > config/nova_options.json) and review the diff")
+	if v, err := exec.CommandContext(ctx, "dpkg-query", "-W", "-f", "${Package} ${Version}\n",
+		"python3-nova", "python3-oslo.messaging", "python3-oslo.config").Output(); err == nil {
+		t.Logf("installed:\n%s", v)
 	}
+	type table struct {
+		Nova   string                                `json:"nova"`
+		Groups map[string]map[string]json.RawMessage `json:"groups"`
+	}
+	var embedded, now table
+	if err := json.Unmarshal(novaOptionsJSON, &embedded); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out, &now); err != nil {
+		t.Fatalf("gen_options.py output: %v", err)
+	}
+	if now.Nova != embedded.Nova {
+		t.Fatalf("installed nova is %s, the table is nova %s's: another release, regenerate and review "+
+			"(/usr/bin/python3 config/gen_options.py > config/nova_options.json)", now.Nova, embedded.Nova)
+	}
+	same := func(a, b json.RawMessage) bool {
+		var x, y any
+		if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+			return false
+		}
+		return reflect.DeepEqual(x, y)
+	}
+	read := map[string]bool{}
+	compact := func(m json.RawMessage) string {
+		var b bytes.Buffer
+		_ = json.Compact(&b, m)
+		return b.String()
+	}
+	for _, e := range (&Config{}).Effective() {
+		if e.Group == "novalet" { // novalet's own options, not nova's
+			continue
+		}
+		k := e.Group + "/" + e.Name
+		read[k] = true
+		want, have := embedded.Groups[e.Group][e.Name], now.Groups[e.Group][e.Name]
+		switch {
+		case want == nil:
+			t.Errorf("[%s] %s: novalet reads it but the embedded table lacks it", e.Group, e.Name)
+		case have == nil:
+			t.Errorf("[%s] %s: novalet reads it but the installed nova does not register it", e.Group, e.Name)
+		case same(want, have):
+		default:
+			known := false
+			for _, v := range pointReleaseVariants[k] {
+				known = known || same(json.RawMessage(v), have)
+			}
+			if known {
+				t.Logf("[%s] %s: a known point-release variant: %s (table: %s)", e.Group, e.Name, compact(have), compact(want))
+			} else {
+				t.Errorf("[%s] %s, an option novalet reads, differs:\n  table:     %s\n  installed: %s", e.Group, e.Name, compact(want), compact(have))
+			}
+		}
+	}
+	var others []string
+	for g, opts := range embedded.Groups {
+		for o, def := range opts {
+			if !read[g+"/"+o] && !same(def, now.Groups[g][o]) {
+				others = append(others, fmt.Sprintf("[%s] %s", g, o))
+			}
+		}
+		for o := range now.Groups[g] {
+			if opts[o] == nil {
+				others = append(others, fmt.Sprintf("[%s] %s (new)", g, o))
+			}
+		}
+	}
+	for g, opts := range now.Groups {
+		if embedded.Groups[g] == nil {
+			for o := range opts {
+				others = append(others, fmt.Sprintf("[%s] %s (new group)", g, o))
+			}
+		}
+	}
+	slices.Sort(others)
+	t.Logf("%d options novalet reads match; %d other options differ from the table (novalet only uses them to warn about unknown options): %v",
+		len(read), len(others), others)
 }
 
 // oslo.config itself, with nova's options registered, reads the same values from the same
