@@ -50,7 +50,10 @@ if [ -S /run/libvirt/libvirt-sock ] && timeout 20 virsh -c qemu:///system versio
   done
 fi
 
-# ---- databases ----------------------------------------------------------------------------------
+# ---- stop the control plane, then drop its databases --------------------------------------------
+# Every service first: a DROP DATABASE waits for the metadata locks of open transactions, so it
+# would hang behind a running nova-conductor or neutron-server.
+[ ! -d "$CP_STATE/pids" ] || bash controlplane/stop.sh
 if command -v mariadbd >/dev/null && [ -d /var/lib/mysql/mysql ]; then
   (
     . controlplane/lib.sh
@@ -63,11 +66,9 @@ if command -v mariadbd >/dev/null && [ -d /var/lib/mysql/mysql ]; then
       db "DROP USER IF EXISTS '$u'@'localhost'; DROP USER IF EXISTS '$u'@'%';"
     done
   )
+  bash controlplane/stop.sh mariadb
   log "dropped the control plane's databases and users"
 fi
-
-# ---- stop everything recorded -------------------------------------------------------------------
-[ ! -d "$CP_STATE/pids" ] || bash controlplane/stop.sh
 bash scripts/parts.sh stop
 
 # ---- files --------------------------------------------------------------------------------------
