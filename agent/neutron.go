@@ -19,6 +19,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 
 	"github.com/novalet/novalet/config"
+	"github.com/novalet/novalet/openstack/keystone"
 )
 
 // Neutron error classes. Every error from Neutron's methods matches ErrNeutron; the ones a
@@ -80,11 +81,11 @@ type RequestedNetwork struct {
 
 // NewNeutron authenticates the [neutron] service user and finds the network endpoint.
 func NewNeutron(ctx context.Context, cfg config.Neutron, log *slog.Logger) (*Neutron, error) {
-	pc, err := NewServiceSession(ctx, "neutron", cfg.Keystone)
+	pc, err := keystone.NewServiceSession(ctx, "neutron", cfg.Keystone)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNeutron, err)
 	}
-	endpoint, err := Endpoint(pc, cfg.Adapter, "network")
+	endpoint, err := keystone.Endpoint(pc, cfg.Adapter, "network")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNeutron, err)
 	}

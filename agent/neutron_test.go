@@ -20,6 +20,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 
 	"github.com/novalet/novalet/config"
+	"github.com/novalet/novalet/openstack/keystone"
 )
 
 const (
@@ -606,7 +607,7 @@ func TestNeutronNewFromConfig(t *testing.T) {
 		t.Fatalf("binding through the catalog endpoint: %+v", puts)
 	}
 	cfg.Password = "wrong"
-	if _, err := NewNeutron(testCtx(t), cfg, nil); !errors.Is(err, ErrNeutron) || !errors.Is(err, ErrAuth) {
+	if _, err := NewNeutron(testCtx(t), cfg, nil); !errors.Is(err, ErrNeutron) || !errors.Is(err, keystone.ErrAuth) {
 		t.Fatalf("bad password: %v", err)
 	}
 }

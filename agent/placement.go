@@ -15,6 +15,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 
 	"github.com/novalet/novalet/metrics"
+	"github.com/novalet/novalet/openstack/keystone"
 )
 
 // Placement error classes.
@@ -263,7 +264,7 @@ func (p *Placement) do(ctx context.Context, method, path, microversion string, b
 	}
 	var unexpected gophercloud.ErrUnexpectedResponseCode
 	if !errors.As(err, &unexpected) {
-		return fmt.Errorf("%w: %s %s: %w", ErrUnreachable, method, path, err)
+		return fmt.Errorf("%w: %s %s: %w", keystone.ErrUnreachable, method, path, err)
 	}
 	perr := &placementError{status: unexpected.Actual, detail: strings.TrimSpace(string(unexpected.Body))}
 	var eb struct {

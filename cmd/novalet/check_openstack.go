@@ -7,8 +7,8 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 
-	"github.com/novalet/novalet/agent"
 	"github.com/novalet/novalet/config"
+	"github.com/novalet/novalet/openstack/keystone"
 )
 
 // checkOpenStack proves the service users of [placement] and [neutron] get tokens and that
@@ -19,7 +19,7 @@ func checkOpenStack(cfg *config.Config, bounded func(func(context.Context) row) 
 	session := func(section string, ks config.Keystone, out **gophercloud.ProviderClient) row {
 		return bounded(func(ctx context.Context) row {
 			name := "keystone [" + section + "]"
-			pc, err := agent.NewServiceSession(ctx, section, ks)
+			pc, err := keystone.NewServiceSession(ctx, section, ks)
 			if err != nil {
 				return fail(name, err, keystoneFix(err, section, ks))
 			}
@@ -35,11 +35,11 @@ func checkOpenStack(cfg *config.Config, bounded func(func(context.Context) row) 
 					return row{Name: name, Detail: "no Keystone session to look the endpoint up", Fix: "fix the keystone row above"}
 				}
 				var err error
-				if url, err = agent.Endpoint(pc, ad, serviceType); err != nil {
+				if url, err = keystone.Endpoint(pc, ad, serviceType); err != nil {
 					return fail(name, err, "register the "+serviceType+" endpoint in Keystone (openstack endpoint create ...) or set endpoint_override")
 				}
 			}
-			status, err := agent.Probe(ctx, pc, url)
+			status, err := keystone.Probe(ctx, pc, url)
 			if err != nil {
 				return fail(name, err, "start the "+serviceType+" API service or fix its endpoint")
 			}
@@ -60,9 +60,9 @@ func checkOpenStack(cfg *config.Config, bounded func(func(context.Context) row) 
 
 func keystoneFix(err error, section string, ks config.Keystone) string {
 	switch {
-	case errors.Is(err, agent.ErrAuth):
+	case errors.Is(err, keystone.ErrAuth):
 		return fmt.Sprintf("check username, password, project_name and the domains in [%s] (openstack user show %s)", section, ks.Username)
-	case errors.Is(err, agent.ErrUnreachable):
+	case errors.Is(err, keystone.ErrUnreachable):
 		return fmt.Sprintf("start Keystone or fix [%s] auth_url (%s)", section, ks.AuthURL)
 	}
 	return fmt.Sprintf("set auth_type = password, auth_url, username, password, project_name, "+

@@ -18,6 +18,7 @@ import (
 	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/netplug"
+	"github.com/novalet/novalet/openstack/keystone"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/systemd"
 	"github.com/novalet/novalet/virt"
@@ -179,11 +180,11 @@ func startAgent(ctx context.Context, a *agent.Agent, log *slog.Logger) error {
 
 func placementFactory(cfg *config.Config, log *slog.Logger) func(context.Context) (*agent.Placement, error) {
 	return func(ctx context.Context) (*agent.Placement, error) {
-		pc, err := agent.NewServiceSession(ctx, "placement", cfg.Placement)
+		pc, err := keystone.NewServiceSession(ctx, "placement", cfg.Placement)
 		if err != nil {
 			return nil, err
 		}
-		url, err := agent.Endpoint(pc, cfg.Placement.Adapter, "placement")
+		url, err := keystone.Endpoint(pc, cfg.Placement.Adapter, "placement")
 		if err != nil {
 			return nil, err
 		}

@@ -1,7 +1,9 @@
-// Package agent is the compute manager: it turns Nova's RPC into operations on the
-// hypervisor, the image cache and the network, and reports state to the conductor and
-// Placement. This file holds the service-user Keystone session shared by its REST clients.
-package agent
+// Package keystone is the service user's Keystone session that novalet's REST clients share,
+// as keystoneauth gives nova its sessions: the 'password' plugin from a keystoneauth section
+// ([placement], [neutron], ...), the endpoint lookup (endpoint_override, else the catalog by
+// service type, region and valid_interfaces), a probe for `novalet check`, and the REST error
+// classes the client packages wrap.
+package keystone
 
 import (
 	"context"
@@ -20,7 +22,7 @@ import (
 	"github.com/novalet/novalet/config"
 )
 
-// Error classes for the REST side.
+// Error classes for the REST side; the client packages (placement, neutron, glance) wrap them.
 var (
 	ErrAuth        = errors.New("keystone authentication failed")
 	ErrNoEndpoint  = errors.New("no endpoint in the service catalog")
@@ -73,7 +75,7 @@ func NewServiceSession(ctx context.Context, section string, ks config.Keystone) 
 	}
 	pc.HTTPClient = *hc
 	if err := openstack.Authenticate(ctx, pc, opts); err != nil {
-		return nil, classify(err, ErrAuth)
+		return nil, Classify(err, ErrAuth)
 	}
 	return pc, nil
 }
@@ -163,7 +165,9 @@ func v3URL(u string) string {
 	return u + "/v3/"
 }
 
-func classify(err error, class error) error {
+// Classify wraps a gophercloud error: an HTTP answer becomes class, anything else (no answer)
+// ErrUnreachable.
+func Classify(err error, class error) error {
 	var unexpected gophercloud.ErrUnexpectedResponseCode
 	if errors.As(err, &unexpected) {
 		return fmt.Errorf("%w: %s answered %d", class, unexpected.URL, unexpected.Actual)
