@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/novalet/novalet/metrics"
+	"github.com/novalet/novalet/netmodel"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/rpc/ovo"
 	"github.com/novalet/novalet/virt"
@@ -23,15 +24,10 @@ type buildRequest struct {
 	filterProperties map[string]any
 	adminPassword    string
 	files            []injectedFile
-	requested        []requestedNetwork
+	requested        []netmodel.RequestedNetwork
 	securityGroups   []string
-	vifs             []VIFInfo                  // allocated during this build, for clean-up
+	vifs             []netmodel.VIF             // allocated during this build, for clean-up
 	raw              map[string]json.RawMessage // for a reschedule, passed on as received
-}
-
-// requestedNetwork is one NetworkRequest of the build.
-type requestedNetwork struct {
-	NetworkID, PortID, Address string
 }
 
 func decodeBuild(req *rpc.Request) (*buildRequest, error) {
@@ -73,7 +69,7 @@ func decodeBuild(req *rpc.Request) (*buildRequest, error) {
 		}
 		objs, _ := ovo.Value[[]*ovo.Object](list, "objects")
 		for _, o := range objs {
-			var r requestedNetwork
+			var r netmodel.RequestedNetwork
 			r.NetworkID, _ = ovo.Value[string](o, "network_id")
 			r.PortID, _ = ovo.Value[string](o, "port_id")
 			r.Address, _ = ovo.Value[string](o, "address")
@@ -91,7 +87,7 @@ func decodeOptional(raw json.RawMessage, v any) error {
 }
 
 // noAllocate is `--nic none`: one request for network "none".
-func noAllocate(reqs []requestedNetwork) bool {
+func noAllocate(reqs []netmodel.RequestedNetwork) bool {
 	return len(reqs) == 1 && reqs[0].NetworkID == "none"
 }
 
@@ -224,7 +220,7 @@ func (a *Agent) buildAndRun(ctx context.Context, rc rpc.Context, b *buildRequest
 	}
 	in := spawnInput{Image: b.image, AdminPass: b.adminPassword, Files: b.files, VIFs: b.vifs}
 	if len(b.vifs) > 0 {
-		nd, err := NetworkDataJSON(b.vifs)
+		nd, err := netmodel.NetworkDataJSON(b.vifs)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/novalet/novalet/config"
+	"github.com/novalet/novalet/netmodel"
+	"github.com/novalet/novalet/openstack/neutron"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/rpc/ovo"
 	"github.com/novalet/novalet/virt"
@@ -23,7 +25,7 @@ type NetworkOptions struct {
 	Neutron            config.Neutron
 	VIFPluggingTimeout time.Duration // 0 = do not wait for network-vif-plugged
 	VIFPluggingIsFatal bool
-	NewNeutron         func(ctx context.Context) (*Neutron, error) // nil = [neutron] from Neutron
+	NewNeutron         func(ctx context.Context) (*neutron.Client, error) // nil = [neutron] from Neutron
 	AvailabilityZone   string
 	ReaperInterval     time.Duration // orphan tap reaping; 0 = 10 minutes
 }
@@ -32,11 +34,11 @@ type NetworkOptions struct {
 // the next use (Keystone or Neutron may come up after novalet).
 type neutronClient struct {
 	mu   sync.Mutex
-	n    *Neutron
-	make func(ctx context.Context) (*Neutron, error)
+	n    *neutron.Client
+	make func(ctx context.Context) (*neutron.Client, error)
 }
 
-func (c *neutronClient) get(ctx context.Context) (*Neutron, error) {
+func (c *neutronClient) get(ctx context.Context) (*neutron.Client, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.n != nil {
@@ -53,26 +55,17 @@ func (c *neutronClient) get(ctx context.Context) (*Neutron, error) {
 	return n, nil
 }
 
-// requestedToNeutron maps the build's NetworkRequests onto the Neutron client's.
-func requestedToNeutron(reqs []requestedNetwork) []RequestedNetwork {
-	out := make([]RequestedNetwork, 0, len(reqs))
-	for _, r := range reqs {
-		out = append(out, RequestedNetwork(r))
-	}
-	return out
-}
-
 // allocateNetworks is nova's allocate_for_instance during a build: ports created (as the user)
 // or taken, bound to this host, and the info cache saved.
-func (a *Agent) allocateNetworks(ctx context.Context, rc rpc.Context, inst *instance, b *buildRequest) ([]VIFInfo, error) {
+func (a *Agent) allocateNetworks(ctx context.Context, rc rpc.Context, inst *instance, b *buildRequest) ([]netmodel.VIF, error) {
 	n, err := a.c.neutron.get(ctx)
 	if err != nil {
 		return nil, err
 	}
 	az := inst.str("availability_zone")
-	ref := InstanceRef{UUID: inst.uuid(), ProjectID: inst.str("project_id"), AvailabilityZone: az,
+	ref := netmodel.InstanceRef{UUID: inst.uuid(), ProjectID: inst.str("project_id"), AvailabilityZone: az,
 		Hostname: inst.str("hostname"), Host: a.opts.Resources.Host, SecurityGroups: b.securityGroups}
-	vifs, err := n.AllocateForInstance(ctx, rc.AuthToken(), ref, requestedToNeutron(b.requested))
+	vifs, err := n.AllocateForInstance(ctx, rc.AuthToken(), ref, b.requested)
 	if err != nil {
 		return nil, err
 	}
@@ -87,8 +80,8 @@ func (a *Agent) allocateNetworks(ctx context.Context, rc rpc.Context, inst *inst
 }
 
 // saveInfoCache writes the instance's network_info (nova's update_instance_cache_with_nw_info).
-func (a *Agent) saveInfoCache(ctx context.Context, rc rpc.Context, inst *instance, vifs []VIFInfo) error {
-	text, err := MarshalNetworkInfo(vifs)
+func (a *Agent) saveInfoCache(ctx context.Context, rc rpc.Context, inst *instance, vifs []netmodel.VIF) error {
+	text, err := netmodel.MarshalNetworkInfo(vifs)
 	if err != nil {
 		return err
 	}
@@ -110,7 +103,7 @@ func (a *Agent) saveInfoCache(ctx context.Context, rc rpc.Context, inst *instanc
 }
 
 // instanceVIFs reads network_info from the instance's info cache.
-func instanceVIFs(inst *instance) []VIFInfo {
+func instanceVIFs(inst *instance) []netmodel.VIF {
 	ic, _ := ovo.Value[*ovo.Object](inst.obj, "info_cache")
 	if ic == nil {
 		return nil
@@ -119,7 +112,7 @@ func instanceVIFs(inst *instance) []VIFInfo {
 	if text == "" {
 		return nil
 	}
-	vifs, err := ParseNetworkInfo(text)
+	vifs, err := netmodel.ParseNetworkInfo(text)
 	if err != nil {
 		return nil
 	}
@@ -127,7 +120,7 @@ func instanceVIFs(inst *instance) []VIFInfo {
 }
 
 // domainVIFs is what the domain definition needs of each VIF.
-func domainVIFs(vifs []VIFInfo) []virt.VIF {
+func domainVIFs(vifs []netmodel.VIF) []virt.VIF {
 	out := make([]virt.VIF, 0, len(vifs))
 	for _, v := range vifs {
 		dv := virt.VIF{PortID: v.ID, MAC: v.Address, TapName: v.Devname, MTU: v.MTU()}
@@ -167,7 +160,7 @@ func (a *Agent) EnableNetworking(opts NetworkOptions, taps TapPlugger) {
 	mk := opts.NewNeutron
 	if mk == nil {
 		cfg := opts.Neutron
-		mk = func(ctx context.Context) (*Neutron, error) { return NewNeutron(ctx, cfg, a.log) }
+		mk = func(ctx context.Context) (*neutron.Client, error) { return neutron.New(ctx, cfg, a.log) }
 	}
 	a.c.net = opts
 	a.c.taps = taps
@@ -175,7 +168,7 @@ func (a *Agent) EnableNetworking(opts NetworkOptions, taps TapPlugger) {
 }
 
 // plugVIFs plugs every VIF's tap; on failure the ones plugged are removed again.
-func (a *Agent) plugVIFs(ctx context.Context, vifs []VIFInfo) error {
+func (a *Agent) plugVIFs(ctx context.Context, vifs []netmodel.VIF) error {
 	for i, v := range vifs {
 		if v.Network == nil {
 			return fmt.Errorf("port %s has no network", v.ID)
@@ -188,7 +181,7 @@ func (a *Agent) plugVIFs(ctx context.Context, vifs []VIFInfo) error {
 	return nil
 }
 
-func (a *Agent) unplugVIFs(ctx context.Context, vifs []VIFInfo) {
+func (a *Agent) unplugVIFs(ctx context.Context, vifs []netmodel.VIF) {
 	if a.c.taps == nil {
 		return
 	}
@@ -201,7 +194,7 @@ func (a *Agent) unplugVIFs(ctx context.Context, vifs []VIFInfo) {
 
 // vifEvents registers for network-vif-plugged of every VIF Neutron has not reported active
 // yet (nova's _get_neutron_events), before anything can make Neutron send it.
-func (a *Agent) vifEvents(uuid string, vifs []VIFInfo) map[string]<-chan extEvent {
+func (a *Agent) vifEvents(uuid string, vifs []netmodel.VIF) map[string]<-chan extEvent {
 	if a.c.net.VIFPluggingTimeout <= 0 {
 		return nil
 	}
@@ -246,7 +239,7 @@ func (a *Agent) waitVIFEvents(ctx context.Context, uuid string, events map[strin
 
 // cleanupNetworks is nova's _cleanup_allocated_networks after a failed build: taps removed,
 // ports created for the instance deleted, pre-existing ones unbound.
-func (a *Agent) cleanupNetworks(ctx context.Context, uuid string, vifs []VIFInfo, log *slog.Logger) {
+func (a *Agent) cleanupNetworks(ctx context.Context, uuid string, vifs []netmodel.VIF, log *slog.Logger) {
 	if a.c.neutron == nil || len(vifs) == 0 {
 		return
 	}
@@ -259,7 +252,7 @@ func (a *Agent) cleanupNetworks(ctx context.Context, uuid string, vifs []VIFInfo
 
 // deallocateNetworks is nova's deallocate_for_instance: every port of the instance (those in
 // vifs and any other with its device_id) deleted, or unbound if the user brought it.
-func (a *Agent) deallocateNetworks(ctx context.Context, uuid string, vifs []VIFInfo) error {
+func (a *Agent) deallocateNetworks(ctx context.Context, uuid string, vifs []netmodel.VIF) error {
 	n, err := a.c.neutron.get(ctx)
 	if err != nil {
 		return err

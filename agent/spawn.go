@@ -11,6 +11,7 @@ import (
 
 	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/metrics"
+	"github.com/novalet/novalet/netmodel"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/virt"
 )
@@ -31,7 +32,7 @@ type spawnInput struct {
 	Image     map[string]any // the image dict nova-api sent
 	AdminPass string
 	Files     []injectedFile
-	VIFs      []VIFInfo
+	VIFs      []netmodel.VIF
 	NetData   []byte // config drive network_data.json
 }
 

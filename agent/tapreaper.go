@@ -37,22 +37,10 @@ func (a *Agent) tapCensus(ctx context.Context, insts []*instance) (all []string,
 	owned = map[string]bool{}
 	for _, inst := range insts {
 		for _, v := range instanceVIFs(inst) {
-			owned[tapNameOf(v)] = true
+			owned[v.TapName()] = true
 		}
 	}
 	return all, owned, nil
-}
-
-// tapNameOf is the VIF's device name (devname, else tap<port[:11]>).
-func tapNameOf(v VIFInfo) string {
-	if v.Devname != "" {
-		return v.Devname
-	}
-	id := v.ID
-	if len(id) > 11 {
-		id = id[:11]
-	}
-	return "tap" + id
 }
 
 // reapTaps removes orphan taps and returns how many went. Taps of an instance being built are

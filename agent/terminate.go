@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/novalet/novalet/netmodel"
 	"github.com/novalet/novalet/rpc"
 )
 
@@ -91,7 +92,7 @@ func (a *Agent) deleteInstance(ctx context.Context, rc rpc.Context, inst *instan
 
 // removeInstanceFromHost is the driver's destroy + cleanup: domain stopped and undefined,
 // taps removed, instance directory removed.
-func (a *Agent) removeInstanceFromHost(ctx context.Context, uuid string, log *slog.Logger, vifs ...VIFInfo) error {
+func (a *Agent) removeInstanceFromHost(ctx context.Context, uuid string, log *slog.Logger, vifs ...netmodel.VIF) error {
 	if err := a.destroyDomain(ctx, uuid, log); err != nil {
 		return fmt.Errorf("destroy domain: %w", err)
 	}

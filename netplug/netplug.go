@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+
+	"github.com/novalet/novalet/netmodel"
 )
 
 // Error classes; callers decide with errors.Is.
@@ -56,18 +58,13 @@ type Plugger interface {
 	List(ctx context.Context) ([]Tap, error)
 }
 
-// BridgeName is the linuxbridge agent's bridge for a network: brq + the first 11 characters.
-func BridgeName(networkID string) string { return "brq" + prefix(networkID) }
+// BridgeName is the linuxbridge agent's bridge for a network: brq + the first 11 characters
+// (netmodel names devices; this is the same name).
+func BridgeName(networkID string) string { return netmodel.BridgeName(networkID) }
 
-// TapName is the linuxbridge agent's tap for a port: tap + the first 11 characters.
-func TapName(portID string) string { return "tap" + prefix(portID) }
-
-func prefix(id string) string {
-	if len(id) > 11 {
-		return id[:11]
-	}
-	return id
-}
+// TapName is the linuxbridge agent's tap for a port: tap + the first 11 characters (nova's
+// devname, from netmodel).
+func TapName(portID string) string { return netmodel.TapName(portID) }
 
 var idPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 

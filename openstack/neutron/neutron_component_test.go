@@ -1,6 +1,6 @@
 //go:build component
 
-package agent
+package neutron
 
 import (
 	"bytes"
@@ -24,6 +24,7 @@ import (
 
 	"github.com/novalet/novalet/config"
 	"github.com/novalet/novalet/internal/testenv"
+	"github.com/novalet/novalet/netmodel"
 )
 
 // novaVIFScript builds VIFs with nova's own API._build_vif_model, its Neutron client replaced
@@ -227,9 +228,9 @@ func novaCases() []novaCase {
 	}
 }
 
-func compareNetworkInfo(t *testing.T, ours []VIFInfo, novas []byte) {
+func compareNetworkInfo(t *testing.T, ours []netmodel.VIF, novas []byte) {
 	t.Helper()
-	s, err := MarshalNetworkInfo(ours)
+	s, err := netmodel.MarshalNetworkInfo(ours)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +253,7 @@ func compareNetworkInfo(t *testing.T, ours []VIFInfo, novas []byte) {
 // from the same Neutron data.
 func TestNetInfoMatchesNova(t *testing.T) {
 	cases := novaCases()
-	var ours []VIFInfo
+	var ours []netmodel.VIF
 	for _, c := range cases {
 		ours = append(ours, buildVIF(c.facts(t)))
 	}
@@ -271,7 +272,7 @@ func TestNetInfoAllocationMatchesNova(t *testing.T) {
 		map[string]any{"subnet_id": testSubnet, "ip_address": "10.254.0.160"},
 		map[string]any{"subnet_id": "v6", "ip_address": "2001:db8::160"}}})
 	vifs, err := n.AllocateForInstance(testCtx(t), userToken, testInstance(),
-		[]RequestedNetwork{{NetworkID: testNetID}, {PortID: "user-port"}})
+		[]netmodel.RequestedNetwork{{NetworkID: testNetID}, {PortID: "user-port"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,18 +290,18 @@ func TestNetInfoAllocationMatchesNova(t *testing.T) {
 // TestNetworkDataMatchesNova compares network_data.json with nova's get_network_metadata for
 // the VIFs above, alone and together.
 func TestNetworkDataMatchesNova(t *testing.T) {
-	var all []VIFInfo
+	var all []netmodel.VIF
 	for _, c := range novaCases() {
 		all = append(all, buildVIF(c.facts(t)))
 	}
-	inputs := [][]VIFInfo{{}}
+	inputs := [][]netmodel.VIF{{}}
 	for _, v := range all {
-		inputs = append(inputs, []VIFInfo{v})
+		inputs = append(inputs, []netmodel.VIF{v})
 	}
-	inputs = append(inputs, all, []VIFInfo{all[1], all[0], all[6]})
+	inputs = append(inputs, all, []netmodel.VIF{all[1], all[0], all[6]})
 	var nwinfos []string
 	for _, in := range inputs {
-		s, err := MarshalNetworkInfo(in)
+		s, err := netmodel.MarshalNetworkInfo(in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -311,7 +312,7 @@ func TestNetworkDataMatchesNova(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, in := range inputs {
-		ours, err := NetworkDataJSON(in)
+		ours, err := netmodel.NetworkDataJSON(in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -369,9 +370,9 @@ func TestNeutronRealControlPlane(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	n, err := NewNeutron(ctx, cfg.Neutron, log)
+	n, err := New(ctx, cfg.Neutron, log)
 	if err != nil {
-		t.Fatalf("NewNeutron with [neutron] of nova.conf: %v", err)
+		t.Fatalf("New with [neutron] of nova.conf: %v", err)
 	}
 	token, project := controlPlaneAdmin(t, ctx)
 	nets, err := n.listNetworks(ctx, n.admin, neutronQuery{"name": {"test_net"}})
@@ -394,13 +395,13 @@ func TestNeutronRealControlPlane(t *testing.T) {
 		n.deletePort(cctx, own.ID)
 	})
 
-	inst := InstanceRef{UUID: uuid.NewString(), ProjectID: project, AvailabilityZone: "nova", Hostname: "novalet-ct", Host: "vm"}
+	inst := netmodel.InstanceRef{UUID: uuid.NewString(), ProjectID: project, AvailabilityZone: "nova", Hostname: "novalet-ct", Host: "vm"}
 	t.Cleanup(func() {
 		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
 		defer ccancel()
-		n.DeallocateForInstance(cctx, inst.UUID, []VIFInfo{{ID: own.ID, PreserveOnDelete: true}})
+		n.DeallocateForInstance(cctx, inst.UUID, []netmodel.VIF{{ID: own.ID, PreserveOnDelete: true}})
 	})
-	vifs, err := n.AllocateForInstance(ctx, token, inst, []RequestedNetwork{{NetworkID: testNet.ID}, {PortID: own.ID}})
+	vifs, err := n.AllocateForInstance(ctx, token, inst, []netmodel.RequestedNetwork{{NetworkID: testNet.ID}, {PortID: own.ID}})
 	if err != nil {
 		t.Fatalf("allocate: %v", err)
 	}

@@ -1,4 +1,4 @@
-package agent
+package netmodel
 
 // The config drive's network_data.json, as nova/virt/netutils.py get_network_metadata makes it.
 
@@ -69,13 +69,13 @@ func (n NetworkDataNetwork) MarshalJSON() ([]byte, error) {
 }
 
 // legacyExposedVIFTypes are the VIF types network_data.json names; others are "phy".
-var legacyExposedVIFTypes = map[string]bool{vifTypeBridge: true, vifTypeDVS: true, "hw_veb": true,
-	"hyperv": true, vifTypeOVS: true, "tap": true, vifTypeVhostUser: true, "vif": true}
+var legacyExposedVIFTypes = map[string]bool{VIFTypeBridge: true, VIFTypeDVS: true, "hw_veb": true,
+	"hyperv": true, VIFTypeOVS: true, "tap": true, VIFTypeVhostUser: true, "vif": true}
 
 // BuildNetworkData is get_network_metadata: nil when there are no VIFs (the metadata then
 // says "{}"), else one link per VIF with subnets, the first IPv4 and the first IPv6 subnet
 // with addresses as networks, and the subnets' DNS servers as services.
-func BuildNetworkData(vifs []VIFInfo) *NetworkData {
+func BuildNetworkData(vifs []VIF) *NetworkData {
 	if len(vifs) == 0 {
 		return nil
 	}
@@ -93,7 +93,7 @@ func BuildNetworkData(vifs []VIFInfo) *NetworkData {
 		link := ethLink(vif, ifc)
 		nd.Links = append(nd.Links, link)
 		for _, s := range []struct {
-			sub     *VIFSubnet
+			sub     *Subnet
 			version int
 		}{{v4, 4}, {v6, 6}} {
 			if s.sub == nil || len(s.sub.IPs) == 0 {
@@ -116,7 +116,7 @@ func BuildNetworkData(vifs []VIFInfo) *NetworkData {
 }
 
 // NetworkDataJSON is the content of openstack/<version>/network_data.json.
-func NetworkDataJSON(vifs []VIFInfo) ([]byte, error) {
+func NetworkDataJSON(vifs []VIF) ([]byte, error) {
 	nd := BuildNetworkData(vifs)
 	if nd == nil {
 		return []byte("{}"), nil
@@ -128,7 +128,7 @@ func NetworkDataJSON(vifs []VIFInfo) ([]byte, error) {
 	return b, nil
 }
 
-func firstSubnet(n *VIFNetwork, version int) *VIFSubnet {
+func firstSubnet(n *Network, version int) *Subnet {
 	for i := range n.Subnets {
 		if n.Subnets[i].Version == version {
 			return &n.Subnets[i]
@@ -137,7 +137,7 @@ func firstSubnet(n *VIFNetwork, version int) *VIFSubnet {
 	return nil
 }
 
-func ethLink(vif VIFInfo, ifc int) NetworkDataLink {
+func ethLink(vif VIF, ifc int) NetworkDataLink {
 	id := vif.Devname
 	if id == "" {
 		id = fmt.Sprintf("interface%d", ifc)
@@ -158,7 +158,7 @@ func ethLink(vif VIFInfo, ifc int) NetworkDataLink {
 	return link
 }
 
-func dataNetwork(vif VIFInfo, sub *VIFSubnet, version, netNum int, linkID string) NetworkDataNetwork {
+func dataNetwork(vif VIF, sub *Subnet, version, netNum int, linkID string) NetworkDataNetwork {
 	n := NetworkDataNetwork{ID: fmt.Sprintf("network%d", netNum), Link: linkID, NetworkID: vif.Network.ID}
 	suffix := ""
 	switch {
@@ -191,7 +191,7 @@ func dataNetwork(vif VIFInfo, sub *VIFSubnet, version, netNum int, linkID string
 	return n
 }
 
-func dnsServices(sub *VIFSubnet) []NetworkDataService {
+func dnsServices(sub *Subnet) []NetworkDataService {
 	out := []NetworkDataService{}
 	for _, d := range sub.DNS {
 		out = append(out, NetworkDataService{Type: "dns", Address: d.Address})

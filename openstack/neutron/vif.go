@@ -1,17 +1,19 @@
-package agent
+package neutron
 
 // Building nova's network model (network_info) from Neutron's ports, networks and subnets.
 
 import (
 	"net/netip"
+
+	"github.com/novalet/novalet/netmodel"
 )
 
 // buildVIF is nova's _build_vif_model for one port.
-func buildVIF(f vifFacts) VIFInfo {
+func buildVIF(f vifFacts) netmodel.VIF {
 	p := f.Port
-	fixed := make([]FixedIP, 0, len(p.FixedIPs))
+	fixed := make([]netmodel.FixedIP, 0, len(p.FixedIPs))
 	for _, fip := range p.FixedIPs {
-		ip := FixedIP{IP: newIP(fip.IPAddress, "fixed"), FloatingIPs: []IP{}}
+		ip := netmodel.FixedIP{IP: newIP(fip.IPAddress, "fixed"), FloatingIPs: []netmodel.IP{}}
 		for _, fl := range f.FloatingIPs[fip.IPAddress] {
 			fl := newIP(fl, "floating")
 			if !containsIP(ip.FloatingIPs, fl) {
@@ -50,13 +52,13 @@ func buildVIF(f vifFacts) VIFInfo {
 	if ovsPlugged(p) {
 		ovsID = &p.ID
 	}
-	return VIFInfo{
+	return netmodel.VIF{
 		ID:               p.ID,
 		Address:          p.MACAddress,
 		Network:          network,
 		Type:             p.VIFType,
 		Details:          details,
-		Devname:          truncateName("tap"+p.ID, nicNameLen),
+		Devname:          netmodel.TapName(p.ID),
 		OVSInterfaceID:   ovsID,
 		Active:           !p.AdminStateUp || p.Status == "ACTIVE",
 		VNICType:         vnic,
@@ -70,19 +72,19 @@ func buildVIF(f vifFacts) VIFInfo {
 // ovsPlugged says whether nova gives the VIF an ovs_interfaceid (OVS-plugged types).
 func ovsPlugged(p neutronPort) bool {
 	switch p.VIFType {
-	case vifTypeOVS, vifTypeAgilioOVS:
+	case netmodel.VIFTypeOVS, netmodel.VIFTypeAgilioOVS:
 		return true
-	case vifTypeVhostUser:
+	case netmodel.VIFTypeVhostUser:
 		return detailBool(p.VIFDetails, "vhostuser_ovs_plug")
 	}
 	return false
 }
 
 // buildNetwork is nova's _nw_info_build_network, without the subnets.
-func buildNetwork(f vifFacts) *VIFNetwork {
+func buildNetwork(f vifFacts) *netmodel.Network {
 	p := f.Port
-	n := &VIFNetwork{ID: p.NetworkID, Subnets: []VIFSubnet{}}
-	n.Meta = NetworkMeta{TenantID: p.TenantID, PhysicalNetwork: f.PhysicalNetwork, Tunneled: f.Tunneled}
+	n := &netmodel.Network{ID: p.NetworkID, Subnets: []netmodel.Subnet{}}
+	n.Meta = netmodel.NetworkMeta{TenantID: p.TenantID, PhysicalNetwork: f.PhysicalNetwork, Tunneled: f.Tunneled}
 	if f.Network != nil {
 		name := f.Network.Name
 		n.Label = &name
@@ -92,19 +94,19 @@ func buildNetwork(f vifFacts) *VIFNetwork {
 	bridgeName, hasName := p.VIFDetails["bridge_name"].(string)
 	var bridge string
 	switch {
-	case p.VIFType == vifTypeOVS || p.VIFType == vifTypeAgilioOVS:
-		bridge = defaultOVSBridge
-	case p.VIFType == vifTypeBridge:
+	case p.VIFType == netmodel.VIFTypeOVS || p.VIFType == netmodel.VIFTypeAgilioOVS:
+		bridge = netmodel.DefaultOVSBridge
+	case p.VIFType == netmodel.VIFTypeBridge:
 		bridge = "brq" + p.NetworkID
 		yes := true
 		n.Meta.ShouldCreateBridge = &yes
-	case p.VIFType == vifTypeDVS:
+	case p.VIFType == netmodel.VIFTypeDVS:
 		// The DVS port group name contains the whole network id: not cut.
 		n.Bridge = &p.NetworkID
 		return n
-	case p.VIFType == vifTypeVhostUser && detailBool(p.VIFDetails, "vhostuser_ovs_plug"):
-		bridge = defaultOVSBridge
-	case p.VIFType == vifTypeVhostUser && detailBool(p.VIFDetails, "vhostuser_fp_plug"):
+	case p.VIFType == netmodel.VIFTypeVhostUser && detailBool(p.VIFDetails, "vhostuser_ovs_plug"):
+		bridge = netmodel.DefaultOVSBridge
+	case p.VIFType == netmodel.VIFTypeVhostUser && detailBool(p.VIFDetails, "vhostuser_fp_plug"):
 		bridge = "brq" + p.NetworkID
 	default:
 		return n
@@ -112,16 +114,16 @@ func buildNetwork(f vifFacts) *VIFNetwork {
 	if hasName {
 		bridge = bridgeName
 	}
-	bridge = truncateName(bridge, nicNameLen)
+	bridge = truncateName(bridge, netmodel.NICNameLen)
 	n.Bridge = &bridge
 	return n
 }
 
 // buildSubnet is one subnet of nova's _get_subnets_from_port, without its IPs.
-func buildSubnet(s neutronSubnet, dhcpPorts []neutronPort) VIFSubnet {
+func buildSubnet(s neutronSubnet, dhcpPorts []neutronPort) netmodel.Subnet {
 	gw := newIP(strOrEmpty(s.GatewayIP), "gateway")
-	sub := VIFSubnet{CIDR: s.CIDR, Gateway: &gw, DNS: []IP{}, IPs: []FixedIP{}, Routes: []VIFRoute{},
-		Version: cidrVersion(s.CIDR), Meta: SubnetMeta{}}
+	sub := netmodel.Subnet{CIDR: s.CIDR, Gateway: &gw, DNS: []netmodel.IP{}, IPs: []netmodel.FixedIP{}, Routes: []netmodel.Route{},
+		Version: cidrVersion(s.CIDR), Meta: netmodel.SubnetMeta{}}
 	if mode := strOrEmpty(s.IPv6AddressMode); mode != "" {
 		sub.Meta["ipv6_address_mode"] = mode
 	}
@@ -154,7 +156,7 @@ func buildSubnet(s neutronSubnet, dhcpPorts []neutronPort) VIFSubnet {
 	}
 	for _, r := range s.HostRoutes {
 		gw := newIP(r.NextHop, "gateway")
-		route := VIFRoute{CIDR: r.Destination, Gateway: &gw, Meta: map[string]any{}}
+		route := netmodel.Route{CIDR: r.Destination, Gateway: &gw, Meta: map[string]any{}}
 		dup := false
 		for _, have := range sub.Routes {
 			dup = dup || (have.CIDR == route.CIDR && have.Gateway.Address == gw.Address)
@@ -167,8 +169,8 @@ func buildSubnet(s neutronSubnet, dhcpPorts []neutronPort) VIFSubnet {
 }
 
 // newIP is model.IP(address, type): the version comes from the address.
-func newIP(addr, typ string) IP {
-	ip := IP{Address: addr, Type: typ, Meta: map[string]any{}}
+func newIP(addr, typ string) netmodel.IP {
+	ip := netmodel.IP{Address: addr, Type: typ, Meta: map[string]any{}}
 	if a, err := netip.ParseAddr(addr); err == nil {
 		ip.Version = 6
 		if a.Is4() {
@@ -179,7 +181,7 @@ func newIP(addr, typ string) IP {
 }
 
 // containsIP is model.IP equality (address, type, version).
-func containsIP(ips []IP, ip IP) bool {
+func containsIP(ips []netmodel.IP, ip netmodel.IP) bool {
 	for _, have := range ips {
 		if have.Address == ip.Address && have.Type == ip.Type && have.Version == ip.Version {
 			return true
@@ -222,4 +224,23 @@ func strOrEmpty(s *string) string {
 func detailBool(details map[string]any, key string) bool {
 	b, _ := details[key].(bool)
 	return b
+}
+
+// vifFacts is everything Neutron says about one bound port that its VIF is built from.
+type vifFacts struct {
+	Port neutronPort
+	// Network is the port's network as the project's network list shows it; nil when the
+	// network was not in that list (nova then uses the port's tenant and no label).
+	Network *neutronNetwork
+	// Subnets are the subnets of the port's fixed IPs, in Neutron's order.
+	Subnets []neutronSubnet
+	// DHCPPorts are the network:dhcp ports of the subnets' networks.
+	DHCPPorts []neutronPort
+	// FloatingIPs maps a fixed address to the floating addresses associated with it.
+	FloatingIPs map[string][]string
+	// PhysicalNetwork and Tunneled describe the network's segment.
+	PhysicalNetwork *string
+	Tunneled        bool
+	// Preexisting is true for a port the user passed in (nova's preserve_on_delete).
+	Preexisting bool
 }

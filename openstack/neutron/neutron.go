@@ -1,4 +1,9 @@
-package agent
+// Package neutron is the network API of the compute manager, as nova/network/neutron.py is
+// nova's: ports for an instance are created with the user's token and bound to this host with
+// the [neutron] service credentials (allocate_for_instance), unbound or deleted on delete
+// (deallocate_for_instance), and the network model (netmodel) is built from what Neutron
+// says. Binding a port to a destination host for migrations will land here.
+package neutron
 
 // This file is the Neutron client: ports for an instance are created with the user's token and
 // bound to this host with the [neutron] service credentials, as nova's
@@ -19,6 +24,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 
 	"github.com/novalet/novalet/config"
+	"github.com/novalet/novalet/netmodel"
 	"github.com/novalet/novalet/openstack/keystone"
 )
 
@@ -44,8 +50,8 @@ const extensionSyncInterval = 600 * time.Second
 // context has expired.
 const cleanupTimeout = 60 * time.Second
 
-// Neutron talks to Neutron for one compute host.
-type Neutron struct {
+// Client talks to Neutron for one compute host.
+type Client struct {
 	admin *gophercloud.ServiceClient
 	log   *slog.Logger
 
@@ -54,33 +60,8 @@ type Neutron struct {
 	extSynced  time.Time
 }
 
-// InstanceRef is what port allocation needs to know about the instance.
-type InstanceRef struct {
-	UUID      string
-	ProjectID string
-	// AvailabilityZone makes device_owner "compute:<az>" (nova writes "compute:None" when the
-	// instance has none).
-	AvailabilityZone string
-	// Hostname is the port's dns_name when Neutron has the dns-integration extension.
-	Hostname string
-	// Host is binding:host_id: [DEFAULT] host, which must equal the L2 agent's host.
-	Host string
-	// SecurityGroups are the names or ids requested at boot; just "default" means none, as
-	// Neutron applies it anyway.
-	SecurityGroups []string
-}
-
-// RequestedNetwork is one NetworkRequest of the build: a network (with an optional fixed IP)
-// or a pre-created port. A single request whose NetworkID is "none" allocates nothing; no
-// request, a single empty one or "auto" takes the project's only available network.
-type RequestedNetwork struct {
-	NetworkID string
-	PortID    string
-	Address   string
-}
-
-// NewNeutron authenticates the [neutron] service user and finds the network endpoint.
-func NewNeutron(ctx context.Context, cfg config.Neutron, log *slog.Logger) (*Neutron, error) {
+// New authenticates the [neutron] service user and finds the network endpoint.
+func New(ctx context.Context, cfg config.Neutron, log *slog.Logger) (*Client, error) {
 	pc, err := keystone.NewServiceSession(ctx, "neutron", cfg.Keystone)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNeutron, err)
@@ -90,16 +71,16 @@ func NewNeutron(ctx context.Context, cfg config.Neutron, log *slog.Logger) (*Neu
 		return nil, fmt.Errorf("%w: %w", ErrNeutron, err)
 	}
 	pc.RetryFunc = connectRetries(cfg.HTTPRetries)
-	return NewNeutronFromClient(networkClient(pc, endpoint), log), nil
+	return NewFromServiceClient(networkClient(pc, endpoint), log), nil
 }
 
-// NewNeutronFromClient wraps a service client for Neutron authenticated as the service user;
+// NewFromServiceClient wraps a service client for Neutron authenticated as the service user;
 // its ResourceBase ends in "v2.0/".
-func NewNeutronFromClient(admin *gophercloud.ServiceClient, log *slog.Logger) *Neutron {
+func NewFromServiceClient(admin *gophercloud.ServiceClient, log *slog.Logger) *Client {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Neutron{admin: admin, log: log}
+	return &Client{admin: admin, log: log}
 }
 
 // networkClient points a provider client at Neutron's v2.0 API.
@@ -134,7 +115,7 @@ func connectRetries(n int) gophercloud.RetryFunc {
 // UserClient is a Neutron client acting with the user's token (from the request context), as
 // nova's get_client(context) is: it lists the project's networks and creates its ports. The
 // token is used as is; it is not renewed.
-func (n *Neutron) UserClient(token string) (*gophercloud.ServiceClient, error) {
+func (n *Client) UserClient(token string) (*gophercloud.ServiceClient, error) {
 	if token == "" {
 		return nil, fmt.Errorf("%w: the request carries no user token", ErrNeutron)
 	}
@@ -215,7 +196,7 @@ func (q neutronQuery) ToSubnetListQuery() (string, error)  { return q.encode(), 
 
 // portSlot is one requested network or port on its way to becoming a VIF.
 type portSlot struct {
-	req         RequestedNetwork
+	req         netmodel.RequestedNetwork
 	networkID   string
 	preexisting *neutronPort // the user's port, nil when novalet creates one
 	portID      string

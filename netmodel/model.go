@@ -1,9 +1,10 @@
-package agent
-
-// This file holds the instance's network_info (the InstanceInfoCache list nova keeps per
-// instance, PROTOCOL.md §7.3), built from Neutron's ports, networks and subnets exactly as
-// nova.network.neutron._build_vif_model and nova.network.model do, and the network_data.json
-// that the config drive and the metadata API derive from it (nova.virt.netutils, §9.2).
+// Package netmodel is nova's network model (nova/network/model.py): an instance's
+// network_info, the list of VIFs the InstanceInfoCache keeps as JSON (PROTOCOL.md §7.3), with
+// its codec; the network_data.json that the config drive and the metadata API derive from it
+// (nova/virt/netutils.py, §9.2); the device names nova gives taps and bridges; and what a build
+// asks of the network (requested networks, the instance's facts). openstack/neutron builds it
+// from Neutron's ports; agent stores it, plugs it and defines domains from it.
+package netmodel
 
 import (
 	"encoding/json"
@@ -11,30 +12,30 @@ import (
 	"strings"
 )
 
-// nicNameLen is nova's NIC_NAME_LEN: Linux interface names (bridge, tap) are cut to 14 chars.
-const nicNameLen = 14
+// NICNameLen is nova's NIC_NAME_LEN: Linux interface names (bridge, tap) are cut to 14 chars.
+const NICNameLen = 14
 
 // VIF types nova knows by name; linuxbridge binds with "bridge".
 const (
-	vifTypeBridge        = "bridge"
-	vifTypeOVS           = "ovs"
-	vifTypeAgilioOVS     = "agilio_ovs"
-	vifTypeDVS           = "dvs"
-	vifTypeVhostUser     = "vhostuser"
-	vifTypeBindingFailed = "binding_failed"
+	VIFTypeBridge        = "bridge"
+	VIFTypeOVS           = "ovs"
+	VIFTypeAgilioOVS     = "agilio_ovs"
+	VIFTypeDVS           = "dvs"
+	VIFTypeVhostUser     = "vhostuser"
+	VIFTypeBindingFailed = "binding_failed"
 )
 
-// defaultOVSBridge is nova's [neutron] ovs_bridge default, used for OVS VIFs without a
+// DefaultOVSBridge is nova's [neutron] ovs_bridge default, used for OVS VIFs without a
 // bridge_name detail.
-const defaultOVSBridge = "br-int"
+const DefaultOVSBridge = "br-int"
 
-// VIFInfo is one entry of an instance's network_info, with nova's JSON keys. It is what the
+// VIF is one entry of an instance's network_info, with nova's JSON keys. It is what the
 // info cache stores (as a JSON string), what the domain's interfaces and the tap plumbing are
 // built from, and what DeallocateForInstance reads back to know which ports to keep.
-type VIFInfo struct {
+type VIF struct {
 	ID             string         `json:"id"`
 	Address        string         `json:"address"`
-	Network        *VIFNetwork    `json:"network"`
+	Network        *Network       `json:"network"`
 	Type           string         `json:"type"`
 	Details        map[string]any `json:"details"`
 	Devname        string         `json:"devname"`
@@ -52,12 +53,12 @@ type VIFInfo struct {
 	Meta             map[string]any `json:"meta"`
 }
 
-// VIFNetwork is the VIF's network with the subnets the port has addresses in.
-type VIFNetwork struct {
+// Network is the VIF's network with the subnets the port has addresses in.
+type Network struct {
 	ID      string      `json:"id"`
 	Bridge  *string     `json:"bridge"`
 	Label   *string     `json:"label"`
-	Subnets []VIFSubnet `json:"subnets"`
+	Subnets []Subnet    `json:"subnets"`
 	Meta    NetworkMeta `json:"meta"`
 }
 
@@ -71,13 +72,13 @@ type NetworkMeta struct {
 	ShouldCreateBridge *bool   `json:"should_create_bridge,omitempty"`
 }
 
-// VIFSubnet is one subnet of the VIF's network.
-type VIFSubnet struct {
+// Subnet is one subnet of the VIF's network.
+type Subnet struct {
 	CIDR    string     `json:"cidr"`
 	DNS     []IP       `json:"dns"`
 	Gateway *IP        `json:"gateway"`
 	IPs     []FixedIP  `json:"ips"`
-	Routes  []VIFRoute `json:"routes"`
+	Routes  []Route    `json:"routes"`
 	Version int        `json:"version"`
 	Meta    SubnetMeta `json:"meta"`
 }
@@ -116,8 +117,8 @@ type FixedIP struct {
 	FloatingIPs []IP
 }
 
-// VIFRoute is nova's model.Route (a subnet host route).
-type VIFRoute struct {
+// Route is nova's model.Route (a subnet host route).
+type Route struct {
 	CIDR      string         `json:"cidr"`
 	Gateway   *IP            `json:"gateway"`
 	Interface *string        `json:"interface"`
@@ -200,7 +201,7 @@ func (f *FixedIP) UnmarshalJSON(b []byte) error {
 }
 
 // BridgeName is the Linux bridge the VIF's tap belongs in ("" when the VIF has none).
-func (v VIFInfo) BridgeName() string {
+func (v VIF) BridgeName() string {
 	if v.Network == nil || v.Network.Bridge == nil {
 		return ""
 	}
@@ -208,7 +209,7 @@ func (v VIFInfo) BridgeName() string {
 }
 
 // MTU is the network's MTU, 0 when Neutron gave none.
-func (v VIFInfo) MTU() int {
+func (v VIF) MTU() int {
 	if v.Network == nil || v.Network.Meta.MTU == nil {
 		return 0
 	}
@@ -217,9 +218,9 @@ func (v VIFInfo) MTU() int {
 
 // MarshalNetworkInfo renders network_info as the JSON string the InstanceInfoCache holds; no
 // VIFs is "[]".
-func MarshalNetworkInfo(vifs []VIFInfo) (string, error) {
+func MarshalNetworkInfo(vifs []VIF) (string, error) {
 	if vifs == nil {
-		vifs = []VIFInfo{}
+		vifs = []VIF{}
 	}
 	b, err := json.Marshal(vifs)
 	if err != nil {
@@ -230,32 +231,13 @@ func MarshalNetworkInfo(vifs []VIFInfo) (string, error) {
 
 // ParseNetworkInfo reads an InstanceInfoCache network_info string (ours or nova's); an empty
 // string or "null" is no VIFs.
-func ParseNetworkInfo(s string) ([]VIFInfo, error) {
+func ParseNetworkInfo(s string) ([]VIF, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
 	}
-	var vifs []VIFInfo
+	var vifs []VIF
 	if err := json.Unmarshal([]byte(s), &vifs); err != nil {
 		return nil, fmt.Errorf("network_info: %w", err)
 	}
 	return vifs, nil
-}
-
-// vifFacts is everything Neutron says about one bound port that its VIF is built from.
-type vifFacts struct {
-	Port neutronPort
-	// Network is the port's network as the project's network list shows it; nil when the
-	// network was not in that list (nova then uses the port's tenant and no label).
-	Network *neutronNetwork
-	// Subnets are the subnets of the port's fixed IPs, in Neutron's order.
-	Subnets []neutronSubnet
-	// DHCPPorts are the network:dhcp ports of the subnets' networks.
-	DHCPPorts []neutronPort
-	// FloatingIPs maps a fixed address to the floating addresses associated with it.
-	FloatingIPs map[string][]string
-	// PhysicalNetwork and Tunneled describe the network's segment.
-	PhysicalNetwork *string
-	Tunneled        bool
-	// Preexisting is true for a port the user passed in (nova's preserve_on_delete).
-	Preexisting bool
 }

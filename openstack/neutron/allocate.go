@@ -1,4 +1,4 @@
-package agent
+package neutron
 
 // Port allocation for a build: nova's allocate_for_instance.
 
@@ -11,6 +11,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/subnets"
+	"github.com/novalet/novalet/netmodel"
 )
 
 // AllocateForInstance gives the instance a bound port for every request, in order: it checks
@@ -20,7 +21,7 @@ import (
 // ({device_id, device_owner, binding:host_id, [binding:profile], [dns_name]}), and returns
 // the VIFs for network_info (inactive until Neutron reports the port up). On error nothing is
 // left behind: created ports are deleted and pre-created ones unbound.
-func (n *Neutron) AllocateForInstance(ctx context.Context, userToken string, inst InstanceRef, requested []RequestedNetwork) ([]VIFInfo, error) {
+func (n *Client) AllocateForInstance(ctx context.Context, userToken string, inst netmodel.InstanceRef, requested []netmodel.RequestedNetwork) ([]netmodel.VIF, error) {
 	if inst.UUID == "" || inst.ProjectID == "" || inst.Host == "" {
 		return nil, fmt.Errorf("%w: allocate needs the instance uuid, project and host", ErrNeutron)
 	}
@@ -110,7 +111,7 @@ func (n *Neutron) AllocateForInstance(ctx context.Context, userToken string, ins
 
 // requestedPorts turns the requests into slots, reading and checking pre-created ports with
 // the service credentials (nova's _validate_requested_port_ids).
-func (n *Neutron) requestedPorts(ctx context.Context, inst InstanceRef, requested []RequestedNetwork) ([]portSlot, error) {
+func (n *Client) requestedPorts(ctx context.Context, inst netmodel.InstanceRef, requested []netmodel.RequestedNetwork) ([]portSlot, error) {
 	var slots []portSlot
 	for _, r := range requested {
 		s := portSlot{req: r, networkID: r.NetworkID}
@@ -127,7 +128,7 @@ func (n *Neutron) requestedPorts(ctx context.Context, inst InstanceRef, requeste
 			case p.DNSName != "" && p.DNSName != inst.Hostname:
 				return nil, fmt.Errorf("%w: %w: port %s has dns_name %q, not the instance hostname %q",
 					ErrNeutron, ErrPortInUse, p.ID, p.DNSName, inst.Hostname)
-			case p.VIFType == vifTypeBindingFailed:
+			case p.VIFType == netmodel.VIFTypeBindingFailed:
 				return nil, fmt.Errorf("%w: %w: port %s", ErrNeutron, ErrPortBindingFailed, p.ID)
 			}
 			s.preexisting = p
@@ -149,7 +150,7 @@ func (n *Neutron) requestedPorts(ctx context.Context, inst InstanceRef, requeste
 
 // requestedNetworks reads the networks the slots use as the user (which checks the project
 // may use them); a slot without a network gets the project's only available network.
-func (n *Neutron) requestedNetworks(ctx context.Context, user *gophercloud.ServiceClient, inst InstanceRef,
+func (n *Client) requestedNetworks(ctx context.Context, user *gophercloud.ServiceClient, inst netmodel.InstanceRef,
 	slots *[]portSlot) (map[string]*neutronNetwork, error) {
 	if len(*slots) == 1 && (*slots)[0].networkID == "" {
 		// Nothing specific asked: the project's own networks plus the shared ones.
@@ -191,7 +192,7 @@ func (n *Neutron) requestedNetworks(ctx context.Context, user *gophercloud.Servi
 
 // securityGroupIDs resolves the requested security groups by name, then id, among the
 // project's (nova's _process_security_groups).
-func (n *Neutron) securityGroupIDs(ctx context.Context, user *gophercloud.ServiceClient, inst InstanceRef) ([]string, error) {
+func (n *Client) securityGroupIDs(ctx context.Context, user *gophercloud.ServiceClient, inst netmodel.InstanceRef) ([]string, error) {
 	groups := inst.SecurityGroups
 	if len(groups) == 0 || (len(groups) == 1 && groups[0] == "default") {
 		return nil, nil
@@ -245,7 +246,7 @@ func checkPortSecurity(nw *neutronNetwork, sgIDs []string) error {
 }
 
 // createPort is nova's _create_port_minimal, as the user.
-func (n *Neutron) createPort(ctx context.Context, user *gophercloud.ServiceClient, inst InstanceRef, networkID, address string, sgIDs []string) (*neutronPort, error) {
+func (n *Client) createPort(ctx context.Context, user *gophercloud.ServiceClient, inst netmodel.InstanceRef, networkID, address string, sgIDs []string) (*neutronPort, error) {
 	b := portBody{"device_id": inst.UUID, "network_id": networkID, "admin_state_up": true, "tenant_id": inst.ProjectID}
 	if address != "" {
 		b["fixed_ips"] = []map[string]string{{"ip_address": address}}
@@ -257,7 +258,7 @@ func (n *Neutron) createPort(ctx context.Context, user *gophercloud.ServiceClien
 	if err := ports.Create(ctx, user, b).ExtractInto(&port); err != nil {
 		return nil, neutronError("create port on network "+networkID, err, ErrNetworkNotFound)
 	}
-	if port.VIFType == vifTypeBindingFailed {
+	if port.VIFType == netmodel.VIFTypeBindingFailed {
 		if err := n.deletePort(ctx, port.ID); err != nil {
 			n.log.Error("cannot delete port whose binding failed", "port_id", port.ID, "error", err)
 		}
@@ -267,7 +268,7 @@ func (n *Neutron) createPort(ctx context.Context, user *gophercloud.ServiceClien
 }
 
 // bind is nova's _update_ports_for_instance for one port, with the service credentials.
-func (n *Neutron) bind(ctx context.Context, user *gophercloud.ServiceClient, inst InstanceRef, s portSlot, nw *neutronNetwork, dnsExt bool) error {
+func (n *Client) bind(ctx context.Context, user *gophercloud.ServiceClient, inst netmodel.InstanceRef, s portSlot, nw *neutronNetwork, dnsExt bool) error {
 	az := inst.AvailabilityZone
 	if az == "" {
 		az = "None"
@@ -283,7 +284,7 @@ func (n *Neutron) bind(ctx context.Context, user *gophercloud.ServiceClient, ins
 	if err != nil {
 		return neutronError("bind port "+s.portID, err, ErrNetworkNotFound)
 	}
-	if port.VIFType == vifTypeBindingFailed {
+	if port.VIFType == netmodel.VIFTypeBindingFailed {
 		return fmt.Errorf("%w: %w: port %s on host %s", ErrNeutron, ErrPortBindingFailed, s.portID, inst.Host)
 	}
 	if dnsExt && nw.DNSDomain != "" {
@@ -297,7 +298,7 @@ func (n *Neutron) bind(ctx context.Context, user *gophercloud.ServiceClient, ins
 
 // networkInfo re-reads the instance's ports and builds their VIFs in request order (nova's
 // _build_network_info_model), with the service credentials.
-func (n *Neutron) networkInfo(ctx context.Context, inst InstanceRef, slots []portSlot, nets map[string]*neutronNetwork) ([]VIFInfo, error) {
+func (n *Client) networkInfo(ctx context.Context, inst netmodel.InstanceRef, slots []portSlot, nets map[string]*neutronNetwork) ([]netmodel.VIF, error) {
 	current, err := n.listPorts(ctx, neutronQuery{"tenant_id": {inst.ProjectID}, "device_id": {inst.UUID}})
 	if err != nil {
 		return nil, err
@@ -306,7 +307,7 @@ func (n *Neutron) networkInfo(ctx context.Context, inst InstanceRef, slots []por
 	for _, p := range current {
 		byID[p.ID] = p
 	}
-	var vifs []VIFInfo
+	var vifs []netmodel.VIF
 	for _, s := range slots {
 		p, ok := byID[s.portID]
 		if !ok {
@@ -323,7 +324,7 @@ func (n *Neutron) networkInfo(ctx context.Context, inst InstanceRef, slots []por
 }
 
 // portFacts reads a port's floating IPs, subnets, DHCP servers and segment.
-func (n *Neutron) portFacts(ctx context.Context, f *vifFacts) error {
+func (n *Client) portFacts(ctx context.Context, f *vifFacts) error {
 	var subnetIDs []string
 	for _, ip := range f.Port.FixedIPs {
 		fips, err := n.floatingIPs(ctx, ip.IPAddress, f.Port.ID)
@@ -366,7 +367,7 @@ func (n *Neutron) portFacts(ctx context.Context, f *vifFacts) error {
 }
 
 // segment reads the network's segment with the service credentials.
-func (n *Neutron) segment(ctx context.Context, networkID string) (*string, bool, error) {
+func (n *Client) segment(ctx context.Context, networkID string) (*string, bool, error) {
 	var nw neutronNetwork
 	if err := networks.Get(ctx, n.admin, networkID).ExtractInto(&nw); err != nil {
 		return nil, false, neutronError("show network "+networkID, err, ErrNetworkNotFound)
@@ -394,7 +395,7 @@ func segmentOf(nw neutronNetwork) (*string, bool, error) {
 
 // floatingIPs lists the floating addresses of a fixed IP; without an L3 plugin Neutron has no
 // floatingips resource and answers 404, which means none.
-func (n *Neutron) floatingIPs(ctx context.Context, fixed, portID string) ([]string, error) {
+func (n *Client) floatingIPs(ctx context.Context, fixed, portID string) ([]string, error) {
 	var resp struct {
 		FloatingIPs []struct {
 			Address string `json:"floating_ip_address"`

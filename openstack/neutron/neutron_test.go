@@ -1,4 +1,4 @@
-package agent
+package neutron
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 
 	"github.com/novalet/novalet/config"
+	"github.com/novalet/novalet/netmodel"
 	"github.com/novalet/novalet/openstack/keystone"
 )
 
@@ -150,7 +151,7 @@ func (f *fakeNeutron) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == "GET" && strings.HasPrefix(path, "networks/"):
 		n, ok := f.networks[strings.TrimPrefix(path, "networks/")]
 		if !ok {
-			neutronErr(w, 404, "NetworkNotFound", "Network could not be found.")
+			neutronErr(w, 404, "NetworkNotFound", "netmodel.Network could not be found.")
 			return
 		}
 		json.NewEncoder(w).Encode(map[string]any{"network": n})
@@ -231,7 +232,7 @@ func (f *fakeNeutron) serve(w http.ResponseWriter, r *http.Request) {
 func (f *fakeNeutron) createPort(w http.ResponseWriter, req map[string]any) {
 	netID, _ := req["network_id"].(string)
 	if _, ok := f.networks[netID]; !ok {
-		neutronErr(w, 404, "NetworkNotFound", "Network "+netID+" could not be found.")
+		neutronErr(w, 404, "NetworkNotFound", "netmodel.Network "+netID+" could not be found.")
 		return
 	}
 	addr := fmt.Sprintf("10.254.0.%d", 100+len(f.order))
@@ -240,7 +241,7 @@ func (f *fakeNeutron) createPort(w http.ResponseWriter, req map[string]any) {
 		for _, p := range f.ports {
 			for _, ip := range p["fixed_ips"].([]any) {
 				if ip.(map[string]any)["ip_address"] == addr {
-					neutronErr(w, 409, "IpAddressAlreadyAllocated", "IP address "+addr+" already allocated in subnet")
+					neutronErr(w, 409, "IpAddressAlreadyAllocated", "netmodel.IP address "+addr+" already allocated in subnet")
 					return
 				}
 			}
@@ -279,15 +280,15 @@ func matches(obj map[string]any, q map[string][]string) bool {
 	return true
 }
 
-func newTestNeutron(t *testing.T) (*Neutron, *fakeNeutron) {
+func newTestNeutron(t *testing.T) (*Client, *fakeNeutron) {
 	f, srv := newFakeNeutron(t)
 	pc := &gophercloud.ProviderClient{}
 	pc.SetToken(adminToken)
-	return NewNeutronFromClient(networkClient(pc, srv.URL), slog.New(slog.DiscardHandler)), f
+	return NewFromServiceClient(networkClient(pc, srv.URL), slog.New(slog.DiscardHandler)), f
 }
 
-func testInstance() InstanceRef {
-	return InstanceRef{UUID: instUUID, ProjectID: projectID, AvailabilityZone: "nova", Hostname: "vm1", Host: "vm"}
+func testInstance() netmodel.InstanceRef {
+	return netmodel.InstanceRef{UUID: instUUID, ProjectID: projectID, AvailabilityZone: "nova", Hostname: "vm1", Host: "vm"}
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -304,7 +305,7 @@ func mustJSON(t *testing.T, want string, got map[string]any) {
 
 func TestNeutronAllocateOnNetwork(t *testing.T) {
 	n, f := newTestNeutron(t)
-	vifs, err := n.AllocateForInstance(testCtx(t), userToken, testInstance(), []RequestedNetwork{{NetworkID: testNetID}})
+	vifs, err := n.AllocateForInstance(testCtx(t), userToken, testInstance(), []netmodel.RequestedNetwork{{NetworkID: testNetID}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +349,7 @@ func TestNeutronAllocateFixedIPAndSecurityGroups(t *testing.T) {
 	f.networks[testNetID]["port_security_enabled"] = true
 	inst := testInstance()
 	inst.SecurityGroups = []string{"web", "sg-default"}
-	vifs, err := n.AllocateForInstance(testCtx(t), userToken, inst, []RequestedNetwork{{NetworkID: testNetID, Address: "10.254.0.150"}})
+	vifs, err := n.AllocateForInstance(testCtx(t), userToken, inst, []netmodel.RequestedNetwork{{NetworkID: testNetID, Address: "10.254.0.150"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,12 +365,12 @@ func TestNeutronAllocateFixedIPAndSecurityGroups(t *testing.T) {
 	}
 
 	// The same address again is taken; the port-security-disabled network refuses groups.
-	_, err = n.AllocateForInstance(testCtx(t), userToken, testInstance(), []RequestedNetwork{{NetworkID: testNetID, Address: "10.254.0.150"}})
+	_, err = n.AllocateForInstance(testCtx(t), userToken, testInstance(), []netmodel.RequestedNetwork{{NetworkID: testNetID, Address: "10.254.0.150"}})
 	if !errors.Is(err, ErrPortInUse) || !errors.Is(err, ErrNeutron) || !strings.Contains(err.Error(), "already allocated") {
 		t.Fatalf("taken address: %v", err)
 	}
 	f.networks[testNetID]["port_security_enabled"] = false
-	if _, err := n.AllocateForInstance(testCtx(t), userToken, inst, []RequestedNetwork{{NetworkID: testNetID}}); !errors.Is(err, ErrNeutron) ||
+	if _, err := n.AllocateForInstance(testCtx(t), userToken, inst, []netmodel.RequestedNetwork{{NetworkID: testNetID}}); !errors.Is(err, ErrNeutron) ||
 		!strings.Contains(err.Error(), "security groups cannot be applied") {
 		t.Fatalf("security groups on a network without port security: %v", err)
 	}
@@ -382,7 +383,7 @@ func TestNeutronAllocatePreexistingPort(t *testing.T) {
 	n, f := newTestNeutron(t)
 	f.addPort(map[string]any{"id": "user-port", "network_id": testNetID, "binding:profile": map[string]any{"trusted": "true"},
 		"fixed_ips": []any{map[string]any{"subnet_id": testSubnet, "ip_address": "10.254.0.160"}}})
-	vifs, err := n.AllocateForInstance(testCtx(t), userToken, testInstance(), []RequestedNetwork{{PortID: "user-port"}})
+	vifs, err := n.AllocateForInstance(testCtx(t), userToken, testInstance(), []netmodel.RequestedNetwork{{PortID: "user-port"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,14 +408,14 @@ func TestNeutronAllocateRefusals(t *testing.T) {
 	f.addPort(map[string]any{"id": "foreign", "network_id": testNetID, "tenant_id": "someone-else"})
 	for _, tc := range []struct {
 		name string
-		req  []RequestedNetwork
+		req  []netmodel.RequestedNetwork
 		want error
 	}{
-		{"port attached elsewhere", []RequestedNetwork{{PortID: "taken"}}, ErrPortInUse},
-		{"port of another project", []RequestedNetwork{{PortID: "foreign"}}, ErrPortInUse},
-		{"port missing", []RequestedNetwork{{PortID: "nope"}}, ErrNetworkNotFound},
-		{"network missing", []RequestedNetwork{{NetworkID: "nope"}}, ErrNetworkNotFound},
-		{"empty request among others", []RequestedNetwork{{NetworkID: testNetID}, {}}, ErrNetworkNotFound},
+		{"port attached elsewhere", []netmodel.RequestedNetwork{{PortID: "taken"}}, ErrPortInUse},
+		{"port of another project", []netmodel.RequestedNetwork{{PortID: "foreign"}}, ErrPortInUse},
+		{"port missing", []netmodel.RequestedNetwork{{PortID: "nope"}}, ErrNetworkNotFound},
+		{"network missing", []netmodel.RequestedNetwork{{NetworkID: "nope"}}, ErrNetworkNotFound},
+		{"empty request among others", []netmodel.RequestedNetwork{{NetworkID: testNetID}, {}}, ErrNetworkNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := n.AllocateForInstance(testCtx(t), userToken, testInstance(), tc.req)
@@ -426,18 +427,18 @@ func TestNeutronAllocateRefusals(t *testing.T) {
 	if len(f.callsTo("POST", "/v2.0/ports")) != 0 || len(f.callsTo("PUT", "/v2.0/ports/")) != 0 {
 		t.Fatal("a refused request changed ports")
 	}
-	if _, err := n.AllocateForInstance(testCtx(t), "", testInstance(), []RequestedNetwork{{NetworkID: testNetID}}); !errors.Is(err, ErrNeutron) {
+	if _, err := n.AllocateForInstance(testCtx(t), "", testInstance(), []netmodel.RequestedNetwork{{NetworkID: testNetID}}); !errors.Is(err, ErrNeutron) {
 		t.Fatalf("no user token: %v", err)
 	}
 }
 
 func TestNeutronAllocateNoneAndUnspecified(t *testing.T) {
 	n, f := newTestNeutron(t)
-	vifs, err := n.AllocateForInstance(testCtx(t), userToken, testInstance(), []RequestedNetwork{{NetworkID: "none"}})
+	vifs, err := n.AllocateForInstance(testCtx(t), userToken, testInstance(), []netmodel.RequestedNetwork{{NetworkID: "none"}})
 	if err != nil || vifs != nil || len(f.calls) != 0 {
 		t.Fatalf("none: %v %v, %d calls", vifs, err, len(f.calls))
 	}
-	for _, req := range [][]RequestedNetwork{nil, {{}}, {{NetworkID: "auto"}}} {
+	for _, req := range [][]netmodel.RequestedNetwork{nil, {{}}, {{NetworkID: "auto"}}} {
 		vifs, err := n.AllocateForInstance(testCtx(t), userToken, testInstance(), req)
 		if err != nil || len(vifs) != 1 || vifs[0].Network.ID != testNetID {
 			t.Fatalf("unspecified %v: %+v %v", req, vifs, err)
@@ -454,7 +455,7 @@ func TestNeutronAllocateBindingFailedLeavesNothing(t *testing.T) {
 	f.addPort(map[string]any{"id": "user-port", "network_id": testNetID})
 	inst := testInstance()
 	inst.Host = "no-agent-here"
-	_, err := n.AllocateForInstance(testCtx(t), userToken, inst, []RequestedNetwork{{PortID: "user-port"}, {NetworkID: testNetID}})
+	_, err := n.AllocateForInstance(testCtx(t), userToken, inst, []netmodel.RequestedNetwork{{PortID: "user-port"}, {NetworkID: testNetID}})
 	if !errors.Is(err, ErrPortBindingFailed) {
 		t.Fatalf("binding on a host without agent: %v", err)
 	}
@@ -477,7 +478,7 @@ func TestNeutronDeallocate(t *testing.T) {
 	f.addPort(map[string]any{"id": "user-port", "network_id": testNetID,
 		"binding:profile": map[string]any{"trusted": "true", "pci_slot": "0000:01:00.1", "allocation": "rp"}})
 	vifs, err := n.AllocateForInstance(testCtx(t), userToken, testInstance(),
-		[]RequestedNetwork{{PortID: "user-port"}, {NetworkID: testNetID}})
+		[]netmodel.RequestedNetwork{{PortID: "user-port"}, {NetworkID: testNetID}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -521,7 +522,7 @@ func TestNeutronDeallocate(t *testing.T) {
 func TestNeutronDNSIntegration(t *testing.T) {
 	n, f := newTestNeutron(t)
 	f.extensions = append(f.extensions, "dns-integration")
-	vifs, err := n.AllocateForInstance(testCtx(t), userToken, testInstance(), []RequestedNetwork{{NetworkID: testNetID}})
+	vifs, err := n.AllocateForInstance(testCtx(t), userToken, testInstance(), []netmodel.RequestedNetwork{{NetworkID: testNetID}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,7 +543,7 @@ func TestNeutronDeadlineAndServerErrors(t *testing.T) {
 	f.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err := n.AllocateForInstance(ctx, userToken, testInstance(), []RequestedNetwork{{NetworkID: testNetID}})
+	_, err := n.AllocateForInstance(ctx, userToken, testInstance(), []netmodel.RequestedNetwork{{NetworkID: testNetID}})
 	if !errors.Is(err, ErrNeutron) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("deadline: %v", err)
 	}
@@ -553,7 +554,7 @@ func TestNeutronDeadlineAndServerErrors(t *testing.T) {
 		t.Fatalf("empty token: %v", err)
 	}
 	bad, _ := n.UserClient("stolen")
-	n2 := NewNeutronFromClient(bad, nil)
+	n2 := NewFromServiceClient(bad, nil)
 	err = n2.DeallocateForInstance(testCtx(t), instUUID, nil)
 	if !errors.Is(err, ErrNeutron) || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("bad token: %v", err)
@@ -596,18 +597,18 @@ func TestNeutronNewFromConfig(t *testing.T) {
 	cfg.AuthType, cfg.AuthURL, cfg.Username, cfg.Password = "password", ks.URL, "neutron", "secret"
 	cfg.ProjectName, cfg.UserDomainName, cfg.ProjectDomainName, cfg.RegionName = "service", "Default", "Default", "RegionOne"
 	cfg.HTTPRetries = 3
-	n, err := NewNeutron(testCtx(t), cfg, slog.New(slog.DiscardHandler))
+	n, err := New(testCtx(t), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.AllocateForInstance(testCtx(t), userToken, testInstance(), []RequestedNetwork{{NetworkID: testNetID}}); err != nil {
+	if _, err := n.AllocateForInstance(testCtx(t), userToken, testInstance(), []netmodel.RequestedNetwork{{NetworkID: testNetID}}); err != nil {
 		t.Fatal(err)
 	}
 	if puts := f.callsTo("PUT", "/v2.0/ports/"); len(puts) != 1 || puts[0].Token != adminToken {
 		t.Fatalf("binding through the catalog endpoint: %+v", puts)
 	}
 	cfg.Password = "wrong"
-	if _, err := NewNeutron(testCtx(t), cfg, nil); !errors.Is(err, ErrNeutron) || !errors.Is(err, keystone.ErrAuth) {
+	if _, err := New(testCtx(t), cfg, nil); !errors.Is(err, ErrNeutron) || !errors.Is(err, keystone.ErrAuth) {
 		t.Fatalf("bad password: %v", err)
 	}
 }

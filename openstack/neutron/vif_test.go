@@ -1,9 +1,11 @@
-package agent
+package neutron
 
 import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	"github.com/novalet/novalet/netmodel"
 )
 
 // protocolVIF is the real nova 26.2.2 network_info entry of PROTOCOL.md §7.3.
@@ -80,29 +82,29 @@ func TestNetInfoBuildVIFMatchesProtocolExample(t *testing.T) {
 }
 
 func TestNetInfoParseRoundTrip(t *testing.T) {
-	vifs, err := ParseNetworkInfo("[" + protocolVIF + "]")
+	vifs, err := netmodel.ParseNetworkInfo("[" + protocolVIF + "]")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(vifs) != 1 || vifs[0].Network.Subnets[0].Meta.DHCPServer() != "192.0.2.2" || vifs[0].PreserveOnDelete {
 		t.Fatalf("parsed %+v", vifs)
 	}
-	s, err := MarshalNetworkInfo(vifs)
+	s, err := netmodel.MarshalNetworkInfo(vifs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	jsonEqual(t, []byte(s), "["+protocolVIF+"]")
 
 	for _, empty := range []string{"", "[]", "null"} {
-		vifs, err := ParseNetworkInfo(empty)
+		vifs, err := netmodel.ParseNetworkInfo(empty)
 		if err != nil || len(vifs) != 0 {
-			t.Fatalf("ParseNetworkInfo(%q) = %v, %v", empty, vifs, err)
+			t.Fatalf("netmodel.ParseNetworkInfo(%q) = %v, %v", empty, vifs, err)
 		}
 	}
-	if s, _ := MarshalNetworkInfo(nil); s != "[]" {
+	if s, _ := netmodel.MarshalNetworkInfo(nil); s != "[]" {
 		t.Fatalf("no VIFs marshal to %q", s)
 	}
-	if _, err := ParseNetworkInfo("{"); err == nil {
+	if _, err := netmodel.ParseNetworkInfo("{"); err == nil {
 		t.Fatal("bad JSON parsed")
 	}
 }
@@ -163,7 +165,7 @@ func TestNetInfoBridgeNameDetailAndOVS(t *testing.T) {
 }
 
 func TestNetworkDataDHCP(t *testing.T) {
-	b, err := NetworkDataJSON([]VIFInfo{buildVIF(protocolFacts())})
+	b, err := netmodel.NetworkDataJSON([]netmodel.VIF{buildVIF(protocolFacts())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +190,7 @@ func TestNetworkDataStaticAndIPv6(t *testing.T) {
 	}{"sub-6", "2001:db8::10"})
 	f.Subnets = append(f.Subnets, neutronSubnet{ID: "sub-6", NetworkID: f.Port.NetworkID, CIDR: "2001:db8::/64",
 		GatewayIP: refOf("2001:db8::1"), IPv6AddressMode: refOf("slaac"), DNSNameservers: []string{"192.0.2.1", "2001:db8::53"}})
-	b, err := NetworkDataJSON([]VIFInfo{buildVIF(f)})
+	b, err := netmodel.NetworkDataJSON([]netmodel.VIF{buildVIF(f)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,13 +210,13 @@ func TestNetworkDataStaticAndIPv6(t *testing.T) {
 }
 
 func TestNetworkDataEmpty(t *testing.T) {
-	b, _ := NetworkDataJSON(nil)
+	b, _ := netmodel.NetworkDataJSON(nil)
 	if string(b) != "{}" {
 		t.Fatalf("no VIFs: %s", b)
 	}
 	// A VIF without subnets gives empty lists, not "{}", as nova does.
 	vif := buildVIF(protocolFacts())
 	vif.Network.Subnets = nil
-	b, _ = NetworkDataJSON([]VIFInfo{vif})
+	b, _ = netmodel.NetworkDataJSON([]netmodel.VIF{vif})
 	jsonEqual(t, b, `{"links": [], "networks": [], "services": []}`)
 }

@@ -1,4 +1,4 @@
-package agent
+package neutron
 
 // The Neutron REST calls the client makes, each bounded by its context.
 
@@ -15,7 +15,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
 )
 
-func (n *Neutron) getPort(ctx context.Context, c *gophercloud.ServiceClient, id string) (*neutronPort, error) {
+func (n *Client) getPort(ctx context.Context, c *gophercloud.ServiceClient, id string) (*neutronPort, error) {
 	var port neutronPort
 	if err := ports.Get(ctx, c, id).ExtractInto(&port); err != nil {
 		return nil, neutronError("show port "+id, err, ErrNetworkNotFound)
@@ -37,7 +37,7 @@ func updatePort(ctx context.Context, c *gophercloud.ServiceClient, id string, b 
 	return &resp.Port, nil
 }
 
-func (n *Neutron) listPorts(ctx context.Context, q neutronQuery) ([]neutronPort, error) {
+func (n *Client) listPorts(ctx context.Context, q neutronQuery) ([]neutronPort, error) {
 	page, err := ports.List(n.admin, q).AllPages(ctx)
 	if err != nil {
 		return nil, neutronError("list ports", err, nil)
@@ -49,7 +49,7 @@ func (n *Neutron) listPorts(ctx context.Context, q neutronQuery) ([]neutronPort,
 	return out, nil
 }
 
-func (n *Neutron) listNetworks(ctx context.Context, c *gophercloud.ServiceClient, q neutronQuery) ([]neutronNetwork, error) {
+func (n *Client) listNetworks(ctx context.Context, c *gophercloud.ServiceClient, q neutronQuery) ([]neutronNetwork, error) {
 	page, err := networks.List(c, q).AllPages(ctx)
 	if err != nil {
 		return nil, neutronError("list networks", err, nil)
@@ -62,7 +62,7 @@ func (n *Neutron) listNetworks(ctx context.Context, c *gophercloud.ServiceClient
 }
 
 // hasExtension reads Neutron's extension list, cached for nova's extension_sync_interval.
-func (n *Neutron) hasExtension(ctx context.Context, alias string) (bool, error) {
+func (n *Client) hasExtension(ctx context.Context, alias string) (bool, error) {
 	n.mu.Lock()
 	fresh := n.extensions != nil && time.Since(n.extSynced) < extensionSyncInterval
 	if fresh {

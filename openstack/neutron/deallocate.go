@@ -1,4 +1,4 @@
-package agent
+package neutron
 
 // Port release for a delete or a failed build: nova's deallocate_for_instance.
 
@@ -10,6 +10,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
+	"github.com/novalet/novalet/netmodel"
 )
 
 // DeallocateForInstance releases the instance's ports as nova's deallocate_for_instance does:
@@ -17,7 +18,7 @@ import (
 // device_owner, binding:host_id cleared, binding:profile cleaned), every other port whose
 // device_id is the instance is deleted. Ports already gone are fine, so a repeated call
 // converges; other failures are all returned, after every port was tried.
-func (n *Neutron) DeallocateForInstance(ctx context.Context, instanceUUID string, vifs []VIFInfo) error {
+func (n *Client) DeallocateForInstance(ctx context.Context, instanceUUID string, vifs []netmodel.VIF) error {
 	if instanceUUID == "" {
 		// An empty device_id filter would match every unattached port.
 		return fmt.Errorf("%w: deallocate needs the instance uuid", ErrNeutron)
@@ -59,7 +60,7 @@ var profileKeysOfDevice = []string{"pci_vendor_info", "pci_slot", "allocation", 
 	"physical_network", "card_serial_number", "vf_num", "pf_mac_address", "device_mac_address"}
 
 // unbind is nova's _unbind_ports for one port; a port that is gone is fine.
-func (n *Neutron) unbind(ctx context.Context, portID string) error {
+func (n *Client) unbind(ctx context.Context, portID string) error {
 	p, err := n.getPort(ctx, n.admin, portID)
 	if errors.Is(err, ErrNetworkNotFound) {
 		return nil
@@ -96,7 +97,7 @@ func (n *Neutron) unbind(ctx context.Context, portID string) error {
 }
 
 // deletePort deletes a port; one that is gone is fine.
-func (n *Neutron) deletePort(ctx context.Context, id string) error {
+func (n *Client) deletePort(ctx context.Context, id string) error {
 	if err := ports.Delete(ctx, n.admin, id).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, 404) {
 		return neutronError("delete port "+id, err, nil)
 	}
