@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/virt"
@@ -19,14 +22,35 @@ import (
 // ComputeManager target is 6.1). Methods it does not implement answer NoSuchMethod.
 const ComputeAPIVersion = "6.1"
 
-// Options are the agent's timing options from nova.conf.
+// Options are the nova.conf options of the compute manager.
 type Options struct {
-	Resources        ResourceOptions
+	// Host is [DEFAULT] host: the Service record's host, every instance's host, the ports'
+	// binding:host_id and the compute.<host> queue. It is the one place the host name lives.
+	Host      string
+	Resources ResourceOptions
+	Compute   ComputeOptions
+	Network   NetworkOptions
+
 	ReportInterval   time.Duration // [DEFAULT] report_interval
 	ResourceInterval time.Duration // update_available_resource spacing (nova's periodic default, 60 s)
 	ConductorTimeout time.Duration // [DEFAULT] rpc_response_timeout
-	// Metrics receives the agent's measurements; nil records nothing.
-	Metrics *metrics.Metrics
+}
+
+// Deps are the ports the compute manager drives; all are required but Observer and Log.
+type Deps struct {
+	Conductor  Conductor
+	Host       HostInfo
+	Hypervisor virt.Hypervisor
+	Images     imagecache.Cache
+	// Caster sends the scheduler fanouts and the conductor's build_instances for a reschedule.
+	Caster  Caster
+	Network NetworkAPI
+	Taps    TapPlugger
+	// ConnectPlacement builds the report client. It is called by each resource pass until it
+	// succeeds, as nova's report client keeps trying while Keystone or Placement is away.
+	ConnectPlacement func(ctx context.Context) (ReportClient, error)
+	Observer         Observer     // nil records nothing
+	Log              *slog.Logger // nil is slog.Default()
 }
 
 // Agent is the compute manager: it registers the node with the conductor, keeps the
@@ -34,17 +58,10 @@ type Options struct {
 type Agent struct {
 	opts Options
 	log  *slog.Logger
+	obs  Observer
 	svc  *service
 	rt   *tracker
-	c    *compute // nil until EnableInstances
-
-	// newPlacement builds the Placement client; retried each resource pass until it works,
-	// as nova's report client keeps trying when Keystone or Placement is away at start-up.
-	newPlacement func(ctx context.Context) (*Placement, error)
-
-	// rtMu serialises resource updates: the periodic pass and set_host_enabled share the
-	// tracker's ComputeNode and Placement view.
-	rtMu sync.Mutex
+	c    *compute
 
 	// kick asks the resource loop for an early pass (an instance came or went); one pending
 	// request stands for any number.
@@ -54,14 +71,39 @@ type Agent struct {
 	loopsSeen time.Time // when the main loops last went round (for the watchdog)
 }
 
-// New wires an agent. newPlacement may be nil (no Placement reporting, for tests).
-func New(opts Options, conductor Conductor, host Host, newPlacement func(context.Context) (*Placement, error), log *slog.Logger) *Agent {
-	objs := objects{c: conductor, timeout: opts.ConductorTimeout}
-	svc := &service{objs: objs, host: opts.Resources.Host, log: log, m: opts.Metrics}
-	return &Agent{
-		opts: opts, log: log, svc: svc, newPlacement: newPlacement, kick: make(chan struct{}, 1),
-		rt: &tracker{opts: opts.Resources, host: host, objs: objs, svc: svc, log: log},
+// New wires the compute manager from its ports and options.
+func New(deps Deps, opts Options) (*Agent, error) {
+	var missing []string
+	for name, nilPort := range map[string]bool{"Conductor": deps.Conductor == nil, "Host": deps.Host == nil,
+		"Hypervisor": deps.Hypervisor == nil, "Images": deps.Images == nil, "Caster": deps.Caster == nil,
+		"Network": deps.Network == nil, "Taps": deps.Taps == nil, "ConnectPlacement": deps.ConnectPlacement == nil} {
+		if nilPort {
+			missing = append(missing, name)
+		}
 	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, fmt.Errorf("agent.New: missing %s", strings.Join(missing, ", "))
+	}
+	if opts.Host == "" {
+		return nil, errors.New("agent.New: [DEFAULT] host is empty")
+	}
+	if deps.Observer == nil {
+		deps.Observer = noObserver{}
+	}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	c, err := newCompute(opts, deps)
+	if err != nil {
+		return nil, err
+	}
+	objs := objects{c: deps.Conductor, timeout: opts.ConductorTimeout}
+	svc := &service{objs: objs, host: opts.Host, log: deps.Log, obs: deps.Observer}
+	return &Agent{
+		opts: opts, log: deps.Log, obs: deps.Observer, svc: svc, c: c, kick: make(chan struct{}, 1),
+		rt: newTracker(opts.Host, opts.Resources, deps.Host, objs, svc, deps.ConnectPlacement, deps.Observer, deps.Log),
+	}, nil
 }
 
 // Start brings the node up in nova's Service.start order: init_host first (the driver reads
@@ -116,56 +158,35 @@ func (a *Agent) initHost(ctx context.Context) error {
 			}
 		}
 	}()
-	facts, err := a.rt.host.HostFacts(ctx)
+	facts, err := a.rt.hostInfo.HostFacts(ctx)
 	if err != nil {
 		return fmt.Errorf("init_host: read the host from libvirt: %w", err)
 	}
-	if _, err := a.rt.host.DriverTraits(ctx, a.opts.Resources.VirtType); err != nil {
+	if _, err := a.rt.hostInfo.DriverTraits(ctx, a.opts.Resources.VirtType); err != nil {
 		return fmt.Errorf("init_host: read the host's traits from libvirt: %w", err)
 	}
-	a.rtMu.Lock()
-	a.rt.node = facts.Hostname
-	a.rtMu.Unlock()
+	a.rt.publishName(facts.Hostname)
 	a.log.Info("host read from libvirt", "node", facts.Hostname, "vcpus", facts.VCPUs, "memory_mb", facts.MemoryMB,
 		"took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }
 
+// Host is [DEFAULT] host, the name this node serves compute.<host> under.
+func (a *Agent) Host() string { return a.opts.Host }
+
 // NodeUUID is the compute node's uuid (also its resource provider's), "" before Start.
-func (a *Agent) NodeUUID() string {
-	a.rtMu.Lock()
-	defer a.rtMu.Unlock()
-	if a.rt.cn == nil {
-		return ""
-	}
-	id, _ := a.rt.cn.Get("uuid")
-	s, _ := id.(string)
-	return s
-}
+func (a *Agent) NodeUUID() string { return a.rt.identity().UUID }
 
-// NodeName is the hypervisor hostname (the nodename).
-func (a *Agent) NodeName() string {
-	a.rtMu.Lock()
-	defer a.rtMu.Unlock()
-	return a.rt.node
-}
+// NodeName is the hypervisor hostname (the nodename), "" before Start.
+func (a *Agent) NodeName() string { return a.rt.identity().Name }
 
+// updateResources runs one resource pass (update_available_resource). Passes run one at a
+// time; nothing else waits for them: readers see the last published identity and inventory.
 func (a *Agent) updateResources(ctx context.Context) error {
-	a.rtMu.Lock()
-	defer a.rtMu.Unlock()
-	if a.rt.placement == nil && a.newPlacement != nil {
-		p, err := a.newPlacement(ctx)
-		if err != nil {
-			a.log.Error("placement unavailable; will retry at the next resource update", "error", err)
-		} else {
-			p.metrics = a.opts.Metrics
-			a.rt.placement = p
-		}
-	}
 	start := time.Now()
-	err := a.rt.update(ctx)
-	a.opts.Metrics.ObservePeriodicTask("update_available_resource", metrics.ResultOf(err), time.Since(start))
-	a.opts.Metrics.SetLibvirtUp(!errors.Is(err, virt.ErrUnavailable) && !errors.Is(err, virt.ErrTimeout))
+	err := a.rt.pass(ctx)
+	a.obs.ObservePeriodicTask("update_available_resource", metrics.ResultOf(err), time.Since(start))
+	a.obs.SetLibvirtUp(!errors.Is(err, virt.ErrUnavailable) && !errors.Is(err, virt.ErrTimeout))
 	return err
 }
 
@@ -242,10 +263,8 @@ func (a *Agent) Endpoints() []rpc.Endpoint {
 		"set_host_enabled": a.setHostEnabled,
 		"get_host_uptime":  a.getHostUptime,
 	}
-	if a.c != nil {
-		maps.Copy(methods, a.unsupportedMethods())
-		maps.Copy(methods, a.instanceMethods())
-	}
+	maps.Copy(methods, a.unsupportedMethods())
+	maps.Copy(methods, a.instanceMethods())
 	for name, h := range methods {
 		methods[name] = a.observed(name, h)
 	}

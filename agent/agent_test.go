@@ -9,9 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/novalet/novalet/imagecache"
+	"github.com/novalet/novalet/netplug/netplugtest"
+	"github.com/novalet/novalet/openstack/placement"
+	"github.com/novalet/novalet/openstack/placement/placementtest"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/rpc/ovo"
 	"github.com/novalet/novalet/virt"
+	"github.com/novalet/novalet/virt/virttest"
 )
 
 type fakeHost struct {
@@ -29,28 +34,47 @@ func (h *fakeHost) DriverTraits(context.Context, string) ([]string, error) {
 	return []string{"COMPUTE_IMAGE_TYPE_QCOW2", "COMPUTE_STORAGE_BUS_VIRTIO"}, nil
 }
 
-func testAgent(t *testing.T, c Conductor, statePath string, pl *Placement) *Agent {
+// testAgent is a compute manager on fakes: host cmp1, the given conductor and Placement
+// client (nil: a Placement test server of its own), virttest's hypervisor, imagecache's fake,
+// fakeNetwork and netplugtest's taps. tweak may change the ports and options before New.
+func testAgent(t *testing.T, c Conductor, statePath string, pl *placement.Client, tweak ...func(*Deps, *Options)) *Agent {
 	t.Helper()
 	opts := Options{
-		Resources: ResourceOptions{Host: "cmp1", StatePath: statePath, InstancesPath: t.TempDir(), MyIP: "127.0.0.1",
+		Host:    "cmp1",
+		Compute: ComputeOptions{InstancesPath: t.TempDir(), Domain: DomainDefaults{VirtType: "qemu", NovaVersion: "26.2.2"}},
+		Resources: ResourceOptions{StatePath: statePath, InstancesPath: t.TempDir(), MyIP: "127.0.0.1",
 			VirtType: "qemu", ReservedHostMemoryMB: 512, InitialCPUAllocationRatio: 16, InitialRAMAllocationRatio: 1.5,
 			InitialDiskAllocationRatio: 1},
 		ReportInterval: 20 * time.Millisecond, ResourceInterval: time.Hour, ConductorTimeout: time.Second,
 	}
 	host := &fakeHost{facts: virt.HostFacts{VCPUs: 2, MemoryMB: 4096, HypervisorType: "QEMU", HypervisorVersion: 7002022,
 		Hostname: "cmp1.example", CPUInfo: `{"arch": "x86_64"}`, HVSpecs: [][3]string{{"x86_64", "qemu", "hvm"}, {"armv6l", "qemu", "hvm"}}}}
-	var np func(context.Context) (*Placement, error)
-	if pl != nil {
-		np = func(context.Context) (*Placement, error) { return pl, nil }
+	if pl == nil {
+		_, sc := placementtest.New(t)
+		pl = placement.New(sc, discardLogger())
 	}
-	return New(opts, c, host, np, discardLogger())
+	images, err := imagecache.NewFake(opts.Compute.InstancesPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := Deps{Conductor: c, Host: host, Hypervisor: virttest.NewFake(), Images: images, Caster: &recordingCaster{},
+		Network: newFakeNetwork(), Taps: netplugtest.NewFake(),
+		ConnectPlacement: func(context.Context) (ReportClient, error) { return pl, nil }, Log: discardLogger()}
+	for _, f := range tweak {
+		f(&deps, &opts)
+	}
+	a, err := New(deps, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 func TestStartRegistersServiceAndNodeOnce(t *testing.T) {
 	fc := newFakeConductor()
-	fp, sc := newFakePlacement(t)
+	fp, sc := placementtest.New(t)
 	state := t.TempDir()
-	a := testAgent(t, fc, state, NewPlacement(sc, discardLogger()))
+	a := testAgent(t, fc, state, placement.New(sc, discardLogger()))
 	if err := a.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -78,24 +102,24 @@ func TestStartRegistersServiceAndNodeOnce(t *testing.T) {
 	if m, _ := ovo.Value[int64](cn, "memory_mb_used"); m != 512 {
 		t.Errorf("memory_mb_used %d, want the reserved 512", m)
 	}
-	rp := fp.providers[id]
-	if rp == nil || rp.name != "cmp1.example" || rp.inventories["VCPU"].AllocationRatio != 16 || rp.inventories["MEMORY_MB"].Reserved != 512 {
+	rp, ok := fp.Provider(id)
+	if !ok || rp.Name != "cmp1.example" || rp.Inventories["VCPU"].AllocationRatio != 16 || rp.Inventories["MEMORY_MB"].Reserved != 512 {
 		t.Fatalf("provider %+v", rp)
 	}
-	if !slices.Contains(rp.traits, "COMPUTE_NODE") {
-		t.Errorf("traits %v", rp.traits)
+	if !slices.Contains(rp.Traits, "COMPUTE_NODE") {
+		t.Errorf("traits %v", rp.Traits)
 	}
 	// A restart: same records, same uuid, same provider, nothing written that did not change.
-	writes := fp.writes
-	b := testAgent(t, fc, state, NewPlacement(sc, discardLogger()))
+	writes := fp.Writes()
+	b := testAgent(t, fc, state, placement.New(sc, discardLogger()))
 	if err := b.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if b.NodeUUID() != id || len(fc.nodes) != 1 || len(fc.services) != 1 || len(fp.providers) != 1 {
-		t.Fatalf("restart: uuid %q vs %q, %d nodes, %d services, %d providers", b.NodeUUID(), id, len(fc.nodes), len(fc.services), len(fp.providers))
+	if b.NodeUUID() != id || len(fc.nodes) != 1 || len(fc.services) != 1 || fp.Providers() != 1 {
+		t.Fatalf("restart: uuid %q vs %q, %d nodes, %d services, %d providers", b.NodeUUID(), id, len(fc.nodes), len(fc.services), fp.Providers())
 	}
-	if fp.writes != writes {
-		t.Errorf("restart wrote to placement %d times with nothing changed", fp.writes-writes)
+	if fp.Writes() != writes {
+		t.Errorf("restart wrote to placement %d times with nothing changed", fp.Writes()-writes)
 	}
 	if fc.saves["ComputeNode"] != 0 {
 		t.Errorf("compute node saved %d times with nothing changed", fc.saves["ComputeNode"])
@@ -112,7 +136,7 @@ func TestStartRegistersServiceAndNodeOnce(t *testing.T) {
 func TestStartReadsHostBeforeRegistering(t *testing.T) {
 	fc := newFakeConductor()
 	a := testAgent(t, fc, t.TempDir(), nil)
-	h := a.rt.host.(*fakeHost)
+	h := a.rt.hostInfo.(*fakeHost)
 	var calls []string
 	fc.onCall = func(c string) { calls = append(calls, c) }
 	h.onFacts = func() { calls = append(calls, "HostFacts") }
@@ -198,8 +222,9 @@ func TestHeartbeatCountsAndSurvivesConductorOutage(t *testing.T) {
 
 func TestSetHostEnabledMovesDisabledTrait(t *testing.T) {
 	fc := newFakeConductor()
-	fp, sc := newFakePlacement(t)
-	a := testAgent(t, fc, t.TempDir(), NewPlacement(sc, discardLogger()))
+	fp, sc := placementtest.New(t)
+	a := testAgent(t, fc, t.TempDir(), placement.New(sc, discardLogger()))
+	traits := func() []string { rp, _ := fp.Provider(a.NodeUUID()); return rp.Traits }
 	if err := a.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -208,12 +233,12 @@ func TestSetHostEnabledMovesDisabledTrait(t *testing.T) {
 	if err != nil || res != "disabled" {
 		t.Fatalf("set_host_enabled(false) = %v, %v", res, err)
 	}
-	if !slices.Contains(fp.providers[a.NodeUUID()].traits, "COMPUTE_STATUS_DISABLED") {
-		t.Fatalf("traits %v", fp.providers[a.NodeUUID()].traits)
+	if !slices.Contains(traits(), "COMPUTE_STATUS_DISABLED") {
+		t.Fatalf("traits %v", traits())
 	}
 	res, _ = h(t.Context(), &rpc.Request{Method: "set_host_enabled", Args: map[string]json.RawMessage{"enabled": json.RawMessage("true")}})
-	if res != "enabled" || slices.Contains(fp.providers[a.NodeUUID()].traits, "COMPUTE_STATUS_DISABLED") {
-		t.Fatalf("enable: %v, traits %v", res, fp.providers[a.NodeUUID()].traits)
+	if res != "enabled" || slices.Contains(traits(), "COMPUTE_STATUS_DISABLED") {
+		t.Fatalf("enable: %v, traits %v", res, traits())
 	}
 	var re *rpc.RemoteError
 	if _, err := h(t.Context(), &rpc.Request{Args: map[string]json.RawMessage{"enabled": json.RawMessage(`"yes"`)}}); !errors.As(err, &re) {

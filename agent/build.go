@@ -183,18 +183,14 @@ func (a *Agent) buildAndRun(ctx context.Context, rc rpc.Context, b *buildRequest
 		return err
 	}
 	// The claim: with Placement, nova's claim only tags the instance with this host and node.
-	if err := a.save(ctx, rc, inst, map[string]any{"host": a.opts.Resources.Host,
-		"launched_on": a.opts.Resources.Host, "node": a.NodeName()}, noExpect); err != nil {
+	if err := a.save(ctx, rc, inst, map[string]any{"host": a.opts.Host,
+		"launched_on": a.opts.Host, "node": a.NodeName()}, noExpect); err != nil {
 		return err
 	}
 	if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmBuilding, "task_state": taskNetworking}, expect{nil}); err != nil {
 		return err
 	}
 	if !noAllocate(b.requested) {
-		if a.c.neutron == nil {
-			return newFault("BuildAbortException", 500, nil,
-				"Build of instance %s aborted: Failed to allocate the network(s), not rescheduling. (networking is not enabled on this novalet)", uuid)
-		}
 		start := time.Now()
 		vifs, err := a.allocateNetworks(ctx, rc, inst, b)
 		a.phase(metrics.PhaseNetwork, start)

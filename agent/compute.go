@@ -53,25 +53,23 @@ type Caster interface {
 
 // compute holds what instance operations need.
 type compute struct {
-	opts   ComputeOptions
-	hv     virt.Hypervisor
-	images imagecache.Cache
-	caster Caster
-	locks  *keyLock
-	builds chan struct{} // max_concurrent_builds tokens; nil = unlimited
-	events eventWaiters
-
-	// Networking (nil/zero until EnableNetworking).
+	opts    ComputeOptions
 	net     NetworkOptions
+	hv      virt.Hypervisor
+	images  imagecache.Cache
+	caster  Caster
+	network NetworkAPI
 	taps    TapPlugger
-	neutron *neutronClient
+	locks   *keyLock
+	builds  chan struct{} // max_concurrent_builds tokens; nil = unlimited
+	events  eventWaiters
 }
 
-// EnableInstances turns on the instance operations (build, delete, ...); without it the agent
-// only registers the node. Call before Endpoints.
-func (a *Agent) EnableInstances(opts ComputeOptions, hv virt.Hypervisor, images imagecache.Cache, caster Caster) error {
+// newCompute checks the instance options and fills nova's defaults.
+func newCompute(o Options, d Deps) (*compute, error) {
+	opts := o.Compute
 	if opts.InstancesPath == "" {
-		return fmt.Errorf("instances_path is empty")
+		return nil, fmt.Errorf("instances_path is empty")
 	}
 	if opts.OperationTimeout <= 0 {
 		opts.OperationTimeout = 30 * time.Minute
@@ -85,12 +83,16 @@ func (a *Agent) EnableInstances(opts ComputeOptions, hv virt.Hypervisor, images 
 	if opts.DHCPDomain == "" {
 		opts.DHCPDomain = "novalocal"
 	}
-	c := &compute{opts: opts, hv: hv, images: images, caster: caster, locks: newKeyLock()}
+	net := o.Network
+	if net.ReaperInterval <= 0 {
+		net.ReaperInterval = 10 * time.Minute
+	}
+	c := &compute{opts: opts, net: net, hv: d.Hypervisor, images: d.Images, caster: d.Caster,
+		network: d.Network, taps: d.Taps, locks: newKeyLock()}
 	if opts.MaxConcurrentBuilds > 0 {
 		c.builds = make(chan struct{}, opts.MaxConcurrentBuilds)
 	}
-	a.c = c
-	return nil
+	return c, nil
 }
 
 // acquireBuild takes a build slot (max_concurrent_builds).
@@ -106,7 +108,7 @@ func (c *compute) acquireBuild(ctx context.Context) (func(), error) {
 	}
 }
 
-// instanceMethods are the compute RPC methods served once instances are enabled.
+// instanceMethods are the compute RPC methods of instance operations.
 func (a *Agent) instanceMethods() map[string]rpc.HandlerFunc {
 	return map[string]rpc.HandlerFunc{
 		"build_and_run_instance":  a.buildAndRunInstance,

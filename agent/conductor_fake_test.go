@@ -71,7 +71,7 @@ func (f *fakeConductor) ObjectClassActionVersions(_ context.Context, _ rpc.Conte
 			return json.Marshal(cn)
 		}
 		return nil, &rpc.RemoteError{Class: "ComputeHostNotFound", Module: "nova.exception", Message: "Compute host not found"}
-	case "InstanceList.get_by_host_and_node":
+	case "InstanceList.get_by_host_and_node", "InstanceList.get_by_host":
 		l, _ := ovo.New("InstanceList")
 		objs := []any{}
 		for _, i := range f.instances {

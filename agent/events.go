@@ -18,7 +18,7 @@ import (
 // operation run even when the event cannot be written.
 func (a *Agent) eventStart(ctx context.Context, rc rpc.Context, uuid, event string) {
 	_, err := a.svc.objs.classAction(ctx, rc, "InstanceActionEvent", "event_start",
-		[]any{uuid, event}, map[string]any{"want_result": false, "host": a.opts.Resources.Host})
+		[]any{uuid, event}, map[string]any{"want_result": false, "host": a.opts.Host})
 	if err != nil {
 		a.log.Warn("instance action event start not recorded", "instance_uuid", uuid, "event", event,
 			"request_id", rc.RequestID(), "error", err)
@@ -94,12 +94,12 @@ func (a *Agent) addFault(ctx context.Context, rc rpc.Context, uuid string, err e
 	if errors.As(err, &fe) {
 		reason = fe.class
 	}
-	a.opts.Metrics.InstanceFault(reason)
+	a.obs.InstanceFault(reason)
 	fault, ferr := ovo.New("InstanceFault")
 	if ferr == nil {
 		ferr = set(fault, map[string]any{
 			"instance_uuid": uuid, "code": int64(faultCode(err)), "message": truncateRunes(message, 255),
-			"details": faultDetails(err), "host": a.opts.Resources.Host,
+			"details": faultDetails(err), "host": a.opts.Host,
 		})
 	}
 	if ferr == nil {

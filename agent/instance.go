@@ -152,3 +152,6 @@ func classifyInstanceError(err error) error {
 
 // nowField is a datetime field value at microsecond precision, as the database keeps it.
 func nowField() time.Time { return nowUTC().Truncate(time.Microsecond) }
+
+// nowUTC is the time nova stamps on request contexts and records: UTC.
+func nowUTC() time.Time { return time.Now().UTC() }

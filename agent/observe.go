@@ -11,13 +11,10 @@ import (
 
 // observed wraps an RPC handler with the request counter and duration histogram.
 func (a *Agent) observed(method string, h rpc.HandlerFunc) rpc.HandlerFunc {
-	if a.opts.Metrics == nil {
-		return h
-	}
 	return func(ctx context.Context, req *rpc.Request) (any, error) {
 		start := time.Now()
 		result, err := h(ctx, req)
-		a.opts.Metrics.ObserveRPC(method, metrics.ResultOf(err), time.Since(start))
+		a.obs.ObserveRPC(method, metrics.ResultOf(err), time.Since(start))
 		return result, err
 	}
 }
@@ -25,7 +22,7 @@ func (a *Agent) observed(method string, h rpc.HandlerFunc) rpc.HandlerFunc {
 // operation starts timing an instance operation (build, delete, stop, ...); the returned func
 // records its end.
 func (a *Agent) operation(name string) func(error) {
-	done := a.opts.Metrics.StartOperation(name)
+	done := a.obs.StartOperation(name)
 	return func(err error) {
 		if errors.Is(err, errGone) {
 			err = nil // the user deleted the instance: not a failure of the operation
@@ -36,23 +33,18 @@ func (a *Agent) operation(name string) func(error) {
 
 // phase records the duration of one spawn phase since start.
 func (a *Agent) phase(p metrics.SpawnPhase, start time.Time) {
-	a.opts.Metrics.ObserveSpawnPhase(p, time.Since(start))
+	a.obs.ObserveSpawnPhase(p, time.Since(start))
 }
 
 // QueueDepth is the number of instance operations waiting behind another on the same instance.
 func (a *Agent) QueueDepth() int {
-	if a.c == nil {
-		return 0
-	}
 	return a.c.locks.queued()
 }
 
 // Inventory is the inventory last reported to Placement, for the metrics.
 func (a *Agent) Inventory() map[string]metrics.Inventory {
-	a.rtMu.Lock()
-	defer a.rtMu.Unlock()
 	out := map[string]metrics.Inventory{}
-	for rc, inv := range a.rt.lastInventory {
+	for rc, inv := range a.rt.lastInventory() {
 		out[rc] = metrics.Inventory{Total: int64(inv.Total), Reserved: int64(inv.Reserved), AllocationRatio: inv.AllocationRatio}
 	}
 	return out

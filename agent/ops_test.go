@@ -18,6 +18,9 @@ import (
 	"github.com/novalet/novalet/config"
 	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/imagecache/fakeglance"
+	"github.com/novalet/novalet/netplug/netplugtest"
+	"github.com/novalet/novalet/openstack/placement"
+	"github.com/novalet/novalet/openstack/placement/placementtest"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/rpc/ovo"
 	"github.com/novalet/novalet/virt"
@@ -202,6 +205,8 @@ type opsEnv struct {
 	images *imagecache.Fake
 	caster *recordingCaster
 	glance *fakeglance.Server
+	net    *fakeNetwork
+	taps   *netplugtest.Fake
 	image  string
 	path   string
 	nextID int64
@@ -209,24 +214,25 @@ type opsEnv struct {
 
 func newOpsEnv(t *testing.T) *opsEnv {
 	t.Helper()
-	e := &opsEnv{cond: newOpsConductor(), hv: virttest.NewFake(), caster: &recordingCaster{}, glance: fakeglance.New(t), path: t.TempDir()}
+	e := &opsEnv{cond: newOpsConductor(), hv: virttest.NewFake(), caster: &recordingCaster{}, glance: fakeglance.New(t), path: t.TempDir(),
+		net: newFakeNetwork(), taps: netplugtest.NewFake()}
 	var err error
 	if e.images, err = imagecache.NewFake(e.path); err != nil {
 		t.Fatal(err)
 	}
 	e.image = e.glance.Add(fakeglance.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: imagecache.FakeQcow2(1<<20, "")}).ID
-	_, sc := newFakePlacement(t)
-	e.a = testAgent(t, e.cond, t.TempDir(), NewPlacement(sc, discardLogger()))
-	e.a.rt.placement = NewPlacement(sc, discardLogger())
-	err = e.a.EnableInstances(ComputeOptions{InstancesPath: e.path, MaxConcurrentBuilds: 2, TrackInstanceChanges: true,
-		ShutdownTimeout: 2 * time.Second, SoftRebootTimeout: 2 * time.Second,
-		Glance:  glanceConf(e.glance.URL),
-		Console: ConsoleOptions{VNCEnabled: true, NoVNCProxyBaseURL: "http://proxy:6080/vnc_auto.html", ProxyClientAddress: "10.0.0.5", TokenTTL: 600},
-		Domain:  DomainDefaults{VirtType: "qemu", VNCListen: "0.0.0.0", NovaVersion: "26.2.2"}},
-		e.hv, e.images, e.caster)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, sc := placementtest.New(t)
+	pl := placement.New(sc, discardLogger())
+	e.a = testAgent(t, e.cond, t.TempDir(), pl, func(d *Deps, o *Options) {
+		d.Hypervisor, d.Images, d.Caster, d.Network, d.Taps = e.hv, e.images, e.caster, e.net, e.taps
+		o.Compute = ComputeOptions{InstancesPath: e.path, MaxConcurrentBuilds: 2, TrackInstanceChanges: true,
+			ShutdownTimeout: 2 * time.Second, SoftRebootTimeout: 2 * time.Second,
+			Glance:  glanceConf(e.glance.URL),
+			Console: ConsoleOptions{VNCEnabled: true, NoVNCProxyBaseURL: "http://proxy:6080/vnc_auto.html", ProxyClientAddress: "10.0.0.5", TokenTTL: 600},
+			Domain:  DomainDefaults{VirtType: "qemu", VNCListen: "0.0.0.0", NovaVersion: "26.2.2"}}
+	})
+	// Operations tests do not Start the agent: the report client a first pass would connect.
+	e.a.rt.report.Store(&reportClientBox{pl})
 	return e
 }
 
@@ -415,27 +421,35 @@ func TestSpawnFailureReschedulesOrErrors(t *testing.T) {
 	}
 }
 
+// deletingOnStart is the hypervisor of a build the user deletes while the guest starts: its
+// Start marks the stored instance task_state deleting, as nova-api does.
+type deletingOnStart struct {
+	*virttest.Fake
+	cond *opsConductor
+	id   string
+}
+
+func (h deletingOnStart) Start(ctx context.Context, uuid string, paused bool) error {
+	stored := h.cond.get(h.id)
+	_ = stored.Set("task_state", "deleting")
+	h.cond.put(stored)
+	return h.Fake.Start(ctx, uuid, paused)
+}
+
 func TestDeletedDuringBuildLeavesNoGuest(t *testing.T) {
 	e := newOpsEnv(t)
 	inst := e.newInstance(t)
 	id, _ := ovo.Value[string](inst, "uuid")
-	// The user deletes while the guest starts: the final save meets task_state deleting.
-	go func() {
-		for range 200 {
-			if len(e.hv.Defined()) > 0 {
-				stored := e.cond.get(id)
-				_ = stored.Set("task_state", "deleting")
-				e.cond.put(stored)
-				return
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}()
+	e.a.c.hv = deletingOnStart{Fake: e.hv, cond: e.cond, id: id}
 	e.build(t, inst, nil)
-	if task, _ := ovo.Value[string](e.cond.get(id), "task_state"); task == "deleting" {
-		if len(e.hv.Defined()) != 0 {
-			t.Errorf("guest of a build deleted meanwhile left: %v", e.hv.Defined())
-		}
+	if task, _ := ovo.Value[string](e.cond.get(id), "task_state"); task != "deleting" {
+		t.Fatalf("task_state %q: the build overwrote the user's delete", task)
+	}
+	if len(e.hv.Defined()) != 0 {
+		t.Errorf("guest of a build deleted meanwhile left: %v", e.hv.Defined())
+	}
+	if _, err := os.Stat(filepath.Join(e.path, id)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("instance directory of a build deleted meanwhile left: %v", err)
 	}
 }
 

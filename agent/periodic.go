@@ -23,7 +23,7 @@ func (a *Agent) periodic(ctx context.Context, name string, interval time.Duratio
 		}
 		start := time.Now()
 		err := task(ctx)
-		a.opts.Metrics.ObservePeriodicTask(name, metrics.ResultOf(err), time.Since(start))
+		a.obs.ObservePeriodicTask(name, metrics.ResultOf(err), time.Since(start))
 		if err != nil && ctx.Err() == nil {
 			a.log.Error("periodic task failed", "task", name, "error", err)
 		}

@@ -14,9 +14,6 @@ import (
 // with an action in its history; one running while the database says stopped is stopped too.
 
 func (a *Agent) powerSyncLoop(ctx context.Context) {
-	if a.c == nil {
-		return
-	}
 	a.periodic(ctx, "sync_power_states", a.c.opts.SyncPowerStateInterval, a.syncPowerStates)
 }
 
@@ -83,7 +80,7 @@ func (a *Agent) forceStop(ctx context.Context, rc rpc.Context, inst *instance) {
 		map[string]any{"want_result": false}); err != nil {
 		a.log.Warn("stop action not recorded", "instance_uuid", uuid, "error", err)
 	}
-	target := rpc.Target{Topic: ComputeTopic, Server: a.opts.Resources.Host, Version: "6.0"}
+	target := rpc.Target{Topic: ComputeTopic, Server: a.opts.Host, Version: "6.0"}
 	if err := a.c.caster.Cast(ctx, target, rc, "stop_instance", map[string]any{"instance": inst.obj, "clean_shutdown": true}); err != nil {
 		a.log.Error("stop_instance not sent", "instance_uuid", uuid, "error", err)
 	}

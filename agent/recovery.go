@@ -26,9 +26,6 @@ var buildTaskStates = []string{taskScheduling, taskBlockDeviceMapping, taskNetwo
 // recoverInstances runs the recovery table once; it is called by Start before the RPC server
 // starts consuming, so nothing else touches the instances meanwhile.
 func (a *Agent) recoverInstances(ctx context.Context) error {
-	if a.c == nil {
-		return nil
-	}
 	rc := rpc.NewAdminContext(nowUTC())
 	insts, err := a.hostInstances(ctx, rc)
 	if err != nil {
@@ -52,7 +49,7 @@ func (a *Agent) recoverInstances(ctx context.Context) error {
 
 // hostInstances is InstanceList.get_by_host(host).
 func (a *Agent) hostInstances(ctx context.Context, rc rpc.Context) ([]*instance, error) {
-	raw, err := a.svc.objs.classAction(ctx, rc, "InstanceList", "get_by_host", []any{a.opts.Resources.Host},
+	raw, err := a.svc.objs.classAction(ctx, rc, "InstanceList", "get_by_host", []any{a.opts.Host},
 		map[string]any{"expected_attrs": []any{"info_cache", "metadata", "system_metadata", "flavor"}})
 	if err != nil {
 		return nil, fmt.Errorf("InstanceList.get_by_host: %w", err)

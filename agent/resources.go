@@ -7,24 +7,19 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
-	"time"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/novalet/novalet/openstack/placement"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/rpc/ovo"
 	"github.com/novalet/novalet/virt"
 )
 
-// Host is what the resource tracker reads from the hypervisor (virt.Conn implements it).
-type Host interface {
-	HostFacts(ctx context.Context) (virt.HostFacts, error)
-	DriverTraits(ctx context.Context, virtType string) ([]string, error)
-}
-
 // ResourceOptions are the nova.conf options the resource tracker uses.
 type ResourceOptions struct {
-	Host, StatePath, InstancesPath, MyIP, VirtType                                   string
+	StatePath, InstancesPath, MyIP, VirtType                                         string
 	ReservedHostMemoryMB, ReservedHostDiskMB, ReservedHostCPUs                       int
 	CPUAllocationRatio, RAMAllocationRatio, DiskAllocationRatio                      *float64
 	InitialCPUAllocationRatio, InitialRAMAllocationRatio, InitialDiskAllocationRatio float64
@@ -32,18 +27,91 @@ type ResourceOptions struct {
 
 // tracker is nova's resource tracker for the one node a libvirt host has: it keeps the
 // ComputeNode record and the Placement provider in line with the host (update_available_resource).
+//
+// Unlike nova's compute_resources lock, nothing waits behind a pass but the next pass: a pass
+// holds the pass token while it talks to libvirt, the conductor and Placement, and owns cn,
+// node and placement while it does; what others read (the node's identity, the inventory last
+// reported, the report client) is published when it changes.
 type tracker struct {
-	opts      ResourceOptions
-	host      Host
-	objs      objects
-	placement *Placement
-	svc       *service
-	log       *slog.Logger
+	host     string // [DEFAULT] host
+	opts     ResourceOptions
+	hostInfo HostInfo
+	objs     objects
+	svc      *service
+	connect  func(ctx context.Context) (ReportClient, error)
+	obs      Observer
+	log      *slog.Logger
 
-	cn   *ovo.Object
-	node string
-	// lastInventory is what Placement last accepted, for the metrics.
-	lastInventory map[string]Inventory
+	token chan struct{} // one pass at a time
+
+	// Owned by the pass holding the token.
+	cn        *ovo.Object
+	node      string
+	placement ReportClient
+
+	ident     atomic.Pointer[nodeIdentity]
+	inventory atomic.Pointer[map[string]placement.Inventory]
+	report    atomic.Pointer[reportClientBox]
+}
+
+// nodeIdentity is the node as others see it: immutable once published.
+type nodeIdentity struct{ Name, UUID string }
+
+type reportClientBox struct{ ReportClient }
+
+func newTracker(host string, opts ResourceOptions, hi HostInfo, objs objects, svc *service,
+	connect func(context.Context) (ReportClient, error), obs Observer, log *slog.Logger) *tracker {
+	t := &tracker{host: host, opts: opts, hostInfo: hi, objs: objs, svc: svc, connect: connect, obs: obs, log: log,
+		token: make(chan struct{}, 1)}
+	t.ident.Store(&nodeIdentity{})
+	return t
+}
+
+// identity is the last published node name and uuid.
+func (t *tracker) identity() nodeIdentity { return *t.ident.Load() }
+
+// publishName publishes the node name (init_host reads it before the first pass).
+func (t *tracker) publishName(name string) {
+	id := t.identity()
+	id.Name = name
+	t.ident.Store(&id)
+}
+
+// reportClient is the Placement client once a pass has connected it, else nil.
+func (t *tracker) reportClient() ReportClient {
+	if b := t.report.Load(); b != nil {
+		return b.ReportClient
+	}
+	return nil
+}
+
+// lastInventory is the inventory Placement last accepted, nil before the first.
+func (t *tracker) lastInventory() map[string]placement.Inventory {
+	if p := t.inventory.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// pass is one resource pass, run when no other pass is (a caller waits for the running one, or
+// for its ctx).
+func (t *tracker) pass(ctx context.Context) error {
+	select {
+	case t.token <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-t.token }()
+	if t.placement == nil {
+		p, err := t.connect(ctx)
+		if err != nil {
+			t.log.Error("placement unavailable; will retry at the next resource update", "error", err)
+		} else {
+			t.placement = p
+			t.report.Store(&reportClientBox{p})
+		}
+	}
+	return t.update(ctx)
 }
 
 // diskGB is nova's view of instances_path: statvfs in whole GiB.
@@ -67,7 +135,7 @@ type usage struct {
 func (t *tracker) instanceUsage(ctx context.Context) (usage, error) {
 	u := usage{stats: map[string]string{"failed_builds": "0", "io_workload": "0"}}
 	raw, err := t.objs.classAction(ctx, rpc.NewAdminContext(nowUTC()), "InstanceList", "get_by_host_and_node",
-		[]any{t.opts.Host, t.node}, map[string]any{"expected_attrs": []any{"flavor"}})
+		[]any{t.host, t.node}, map[string]any{"expected_attrs": []any{"flavor"}})
 	if err != nil {
 		return u, fmt.Errorf("InstanceList.get_by_host_and_node: %w", err)
 	}
@@ -118,11 +186,14 @@ func noneIfEmpty(s string) string {
 // update is one pass of update_available_resource: read the host, save the ComputeNode when
 // something changed, and bring the Placement provider in line.
 func (t *tracker) update(ctx context.Context) error {
-	facts, err := t.host.HostFacts(ctx)
+	facts, err := t.hostInfo.HostFacts(ctx)
 	if err != nil {
 		return fmt.Errorf("host facts: %w", err)
 	}
-	t.node = facts.Hostname
+	if t.node != facts.Hostname {
+		t.node = facts.Hostname
+		t.publishName(t.node)
+	}
 	disk, err := statDisk(t.opts.InstancesPath)
 	if err != nil {
 		return err
@@ -137,11 +208,13 @@ func (t *tracker) update(ctx context.Context) error {
 	}
 	fields := t.nodeFields(facts, disk, use)
 	if t.cn == nil {
-		cn, err := ensureComputeNode(ctx, t.log, t.objs, t.opts.StatePath, t.opts.Host, t.node, fields)
+		cn, err := ensureComputeNode(ctx, t.log, t.objs, t.opts.StatePath, t.host, t.node, fields)
 		if err != nil {
 			return err
 		}
 		t.cn = cn
+		id, _ := ovo.Value[string](cn, "uuid")
+		t.ident.Store(&nodeIdentity{Name: t.node, UUID: id})
 		// An adopted record may have instances already: count them now.
 		if use, err = t.instanceUsage(ctx); err != nil {
 			return err
@@ -262,12 +335,12 @@ func (t *tracker) syncPlacement(ctx context.Context, f virt.HostFacts, d diskGB)
 		return nil
 	}
 	id, _ := ovo.Value[string](t.cn, "uuid")
-	if t.placement.provider(id) == nil {
+	if t.placement.Provider(id) == nil {
 		if _, err := t.placement.EnsureProvider(ctx, id, t.node); err != nil {
 			return err
 		}
 	}
-	existing := t.placement.provider(id).Inventories
+	existing := t.placement.Provider(id).Inventories
 	o := t.opts
 	ratio := func(rc string, conf *float64, initial float64) float64 {
 		if conf != nil && *conf != 0 {
@@ -278,7 +351,7 @@ func (t *tracker) syncPlacement(ctx context.Context, f virt.HostFacts, d diskGB)
 		}
 		return initial
 	}
-	inv := map[string]Inventory{
+	inv := map[string]placement.Inventory{
 		"VCPU": {Total: f.VCPUs, Reserved: o.ReservedHostCPUs, MinUnit: 1, MaxUnit: f.VCPUs, StepSize: 1,
 			AllocationRatio: ratio("VCPU", o.CPUAllocationRatio, o.InitialCPUAllocationRatio)},
 		"MEMORY_MB": {Total: f.MemoryMB, Reserved: o.ReservedHostMemoryMB, MinUnit: 1, MaxUnit: f.MemoryMB, StepSize: 1,
@@ -289,8 +362,8 @@ func (t *tracker) syncPlacement(ctx context.Context, f virt.HostFacts, d diskGB)
 	if err := t.placement.SetInventory(ctx, id, inv); err != nil {
 		return err
 	}
-	t.lastInventory = inv
-	traits, err := t.host.DriverTraits(ctx, o.VirtType)
+	t.inventory.Store(&inv)
+	traits, err := t.hostInfo.DriverTraits(ctx, o.VirtType)
 	if err != nil {
 		return err
 	}
@@ -300,5 +373,3 @@ func (t *tracker) syncPlacement(ctx context.Context, f virt.HostFacts, d diskGB)
 	}
 	return t.placement.SetTraits(ctx, id, traits, virt.ManagedTrait)
 }
-
-func nowUTC() time.Time { return time.Now().UTC() }

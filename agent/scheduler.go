@@ -38,7 +38,7 @@ func (a *Agent) updateSchedulerInstanceInfo(ctx context.Context, rc rpc.Context,
 	}
 	if err == nil {
 		err = a.c.caster.Cast(ctx, schedulerTarget, elevated(rc), "update_instance_info",
-			map[string]any{"host_name": a.opts.Resources.Host, "instance_info": list})
+			map[string]any{"host_name": a.opts.Host, "instance_info": list})
 	}
 	if err != nil {
 		a.log.Warn("scheduler update_instance_info not sent", "instance_uuid", inst.uuid(), "error", err)
@@ -51,7 +51,7 @@ func (a *Agent) deleteSchedulerInstanceInfo(ctx context.Context, rc rpc.Context,
 		return
 	}
 	err := a.c.caster.Cast(ctx, schedulerTarget, elevated(rc), "delete_instance_info",
-		map[string]any{"host_name": a.opts.Resources.Host, "instance_uuid": uuid})
+		map[string]any{"host_name": a.opts.Host, "instance_uuid": uuid})
 	if err != nil {
 		a.log.Warn("scheduler delete_instance_info not sent", "instance_uuid", uuid, "error", err)
 	}
@@ -99,9 +99,7 @@ func rawOrNull(r json.RawMessage) json.RawMessage {
 // deleteAllocations removes the instance's allocations in Placement (nova's
 // delete_allocation_for_instance with force). Without a Placement client yet it fails.
 func (a *Agent) deleteAllocations(ctx context.Context, uuid string) error {
-	a.rtMu.Lock()
-	p := a.rt.placement
-	a.rtMu.Unlock()
+	p := a.rt.reportClient()
 	if p == nil {
 		return errors.New("placement client not available")
 	}

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/rpc/ovo"
 )
@@ -28,7 +27,7 @@ type service struct {
 	objs objects
 	host string
 	log  *slog.Logger
-	m    *metrics.Metrics // nil: no metrics
+	obs  Observer
 
 	mu       sync.Mutex
 	obj      *ovo.Object
@@ -109,7 +108,7 @@ func (s *service) beat(ctx context.Context) error {
 	s.obj = obj
 	s.lastBeat = time.Now()
 	s.mu.Unlock()
-	s.m.HeartbeatSucceeded(time.Now())
+	s.obs.HeartbeatSucceeded(time.Now())
 	return nil
 }
 

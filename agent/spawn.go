@@ -171,7 +171,7 @@ func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in sp
 	} else {
 		started = time.Since(phase)
 	}
-	a.opts.Metrics.ObserveSpawnPhase(metrics.PhaseStart, started)
+	a.obs.ObserveSpawnPhase(metrics.PhaseStart, started)
 	return nil
 }
 

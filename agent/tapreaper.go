@@ -13,9 +13,6 @@ import (
 // with that device name in its info cache.
 
 func (a *Agent) tapReaperLoop(ctx context.Context) {
-	if a.c == nil || a.c.taps == nil {
-		return
-	}
 	a.periodic(ctx, "reap_orphan_taps", a.c.net.ReaperInterval, func(ctx context.Context) error {
 		_, err := a.reapTaps(ctx, nil)
 		return err
@@ -25,9 +22,12 @@ func (a *Agent) tapReaperLoop(ctx context.Context) {
 // tapCensus returns the taps on the host and which of them belong to an instance here; insts
 // are the host's instances when the caller has them already (nil: asked of the conductor).
 func (a *Agent) tapCensus(ctx context.Context, insts []*instance) (all []string, owned map[string]bool, err error) {
-	all, err = a.c.taps.Taps(ctx)
-	if err != nil || len(all) == 0 {
-		return all, nil, err
+	taps, err := a.c.taps.List(ctx)
+	if err != nil || len(taps) == 0 {
+		return nil, nil, err
+	}
+	for _, tp := range taps {
+		all = append(all, tp.Name)
 	}
 	if insts == nil {
 		if insts, err = a.hostInstances(ctx, rpc.NewAdminContext(nowUTC())); err != nil {
@@ -56,11 +56,13 @@ func (a *Agent) reapTaps(ctx context.Context, insts []*instance) (int, error) {
 			continue
 		}
 		a.log.Warn("removing a tap that belongs to no instance on this host", "tap", name)
-		if err := a.c.taps.RemoveTap(ctx, name); err != nil {
+		err := a.c.taps.RemoveTap(ctx, name)
+		a.obs.TapOperation(metrics.TapUnplug, metrics.ResultOf(err))
+		if err != nil {
 			a.log.Error("orphan tap not removed", "tap", name, "error", err)
 			continue
 		}
-		a.opts.Metrics.OrphanReaped("tap")
+		a.obs.OrphanReaped("tap")
 		n++
 	}
 	return n, nil
@@ -68,9 +70,6 @@ func (a *Agent) reapTaps(ctx context.Context, insts []*instance) (int, error) {
 
 // TapCounts reports attached and orphaned taps for the metrics.
 func (a *Agent) TapCounts(ctx context.Context) (metrics.TapCounts, error) {
-	if a.c == nil || a.c.taps == nil {
-		return metrics.TapCounts{}, nil
-	}
 	all, owned, err := a.tapCensus(ctx, nil)
 	if err != nil {
 		return metrics.TapCounts{}, err

@@ -61,10 +61,8 @@ func (a *Agent) deleteInstance(ctx context.Context, rc rpc.Context, inst *instan
 	}
 	// nova's _try_deallocate_network: a Neutron failure fails the delete (the instance goes to
 	// error and the user deletes again) rather than leaking ports silently.
-	if a.c.neutron != nil {
-		if err := a.deallocateNetworks(ctx, uuid, vifs); err != nil {
-			return fmt.Errorf("deallocate network: %w", err)
-		}
+	if err := a.c.network.DeallocateForInstance(ctx, uuid, vifs); err != nil {
+		return fmt.Errorf("deallocate network: %w", err)
 	}
 	if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmDeleted, "task_state": nil,
 		"power_state": int64(0), "terminated_at": nowField()}, noExpect); err != nil {

@@ -40,6 +40,19 @@ func imageCacheOptions(cfg *config.Config, log *slog.Logger) imagecache.Options 
 	return o
 }
 
+// agentOptions maps nova.conf onto the compute manager's options.
+func agentOptions(cfg *config.Config, conductorTimeout time.Duration) agent.Options {
+	return agent.Options{
+		Host:             cfg.Default.Host,
+		Resources:        resourceOptions(cfg),
+		Compute:          computeOptions(cfg),
+		Network:          networkOptions(cfg),
+		ReportInterval:   time.Duration(cfg.Default.ReportInterval) * time.Second,
+		ResourceInterval: 60 * time.Second,
+		ConductorTimeout: conductorTimeout,
+	}
+}
+
 // computeOptions maps nova.conf onto the agent's instance operations.
 func computeOptions(cfg *config.Config) agent.ComputeOptions {
 	d := cfg.Default

@@ -11,14 +11,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2"
-
 	"github.com/novalet/novalet/agent"
 	"github.com/novalet/novalet/config"
 	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/netplug"
-	"github.com/novalet/novalet/openstack/keystone"
+	"github.com/novalet/novalet/openstack/neutron"
+	"github.com/novalet/novalet/openstack/placement"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/systemd"
 	"github.com/novalet/novalet/virt"
@@ -99,14 +98,6 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 	client := rpc.NewClient(transport, rpc.ClientConfig{Exchange: cfg.Default.ControlExchange, Timeout: timeout, Logger: log})
 	defer client.Close(context.Background())
 
-	a := agent.New(agent.Options{
-		Resources:        resourceOptions(cfg),
-		ReportInterval:   time.Duration(cfg.Default.ReportInterval) * time.Second,
-		ResourceInterval: 60 * time.Second,
-		ConductorTimeout: timeout,
-		Metrics:          m,
-	}, rpc.NewConductorClient(client, rpc.CallOptions{}), hv, placementFactory(cfg, log), log)
-
 	icOpts := imageCacheOptions(cfg, log)
 	icOpts.Observer = imageCacheMetrics{m}
 	images, err := imagecache.New(icOpts)
@@ -114,22 +105,40 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 		return err
 	}
 	_ = m.WatchImageCache(metrics.FSImageCache{InstancesPath: icOpts.InstancesPath, SubdirectoryName: icOpts.SubdirectoryName})
-	_ = m.WatchInventory(a.Inventory)
-	_ = m.WatchQueueDepth(a.QueueDepth)
 	if removed, err := images.CleanLeftovers(startCtx); err != nil {
 		log.Warn("image cache leftovers not cleaned", "error", err)
 	} else if len(removed) > 0 {
 		log.Info("removed files left by interrupted image work", "files", removed)
-	}
-	if err := a.EnableInstances(computeOptions(cfg), hv, images, client); err != nil {
-		return err
 	}
 	plugger, err := netplug.Open("")
 	if err != nil {
 		return err
 	}
 	defer plugger.Close()
-	a.EnableNetworking(networkOptions(cfg), taps{p: plugger, m: m})
+	a, err := agent.New(agent.Deps{
+		Conductor:  rpc.NewConductorClient(client, rpc.CallOptions{}),
+		Host:       hv,
+		Hypervisor: hv,
+		Images:     images,
+		Caster:     client,
+		Network:    neutron.NewConnector(cfg.Neutron, log),
+		Taps:       plugger,
+		ConnectPlacement: func(ctx context.Context) (agent.ReportClient, error) {
+			p, err := placement.Connect(ctx, cfg.Placement, log)
+			if err != nil {
+				return nil, err
+			}
+			p.OnRequest = func(err error) { m.PlacementRequest(metrics.ResultOf(err)) }
+			return p, nil
+		},
+		Observer: m,
+		Log:      log,
+	}, agentOptions(cfg, timeout))
+	if err != nil {
+		return err
+	}
+	_ = m.WatchInventory(a.Inventory)
+	_ = m.WatchQueueDepth(a.QueueDepth)
 	_ = m.WatchTaps(a)
 
 	status("registering with nova-conductor")
@@ -137,7 +146,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 		return err
 	}
 	server, err := rpc.NewServer(transport, rpc.ServerConfig{Exchange: cfg.Default.ControlExchange,
-		Topic: agent.ComputeTopic, Server: cfg.Default.Host, Endpoints: a.Endpoints(), Logger: log})
+		Topic: agent.ComputeTopic, Server: a.Host(), Endpoints: a.Endpoints(), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -178,24 +187,10 @@ func startAgent(ctx context.Context, a *agent.Agent, log *slog.Logger) error {
 	}
 }
 
-func placementFactory(cfg *config.Config, log *slog.Logger) func(context.Context) (*agent.Placement, error) {
-	return func(ctx context.Context) (*agent.Placement, error) {
-		pc, err := keystone.NewServiceSession(ctx, "placement", cfg.Placement)
-		if err != nil {
-			return nil, err
-		}
-		url, err := keystone.Endpoint(pc, cfg.Placement.Adapter, "placement")
-		if err != nil {
-			return nil, err
-		}
-		return agent.NewPlacement(&gophercloud.ServiceClient{ProviderClient: pc, Endpoint: url}, log), nil
-	}
-}
-
 func resourceOptions(cfg *config.Config) agent.ResourceOptions {
 	d := cfg.Default
 	return agent.ResourceOptions{
-		Host: d.Host, StatePath: d.StatePath, InstancesPath: d.InstancesPath, MyIP: d.MyIP, VirtType: cfg.Libvirt.VirtType,
+		StatePath: d.StatePath, InstancesPath: d.InstancesPath, MyIP: d.MyIP, VirtType: cfg.Libvirt.VirtType,
 		ReservedHostMemoryMB: d.ReservedHostMemoryMB, ReservedHostDiskMB: d.ReservedHostDiskMB, ReservedHostCPUs: d.ReservedHostCPUs,
 		CPUAllocationRatio: d.CPUAllocationRatio, RAMAllocationRatio: d.RAMAllocationRatio, DiskAllocationRatio: d.DiskAllocationRatio,
 		InitialCPUAllocationRatio: d.InitialCPUAllocationRatio, InitialRAMAllocationRatio: d.InitialRAMAllocationRatio,

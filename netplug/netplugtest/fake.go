@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
+	"testing"
 
 	"github.com/novalet/novalet/netplug"
 )
@@ -132,6 +134,27 @@ func (f *Fake) Bridge(name string) (mtu int, ok bool) {
 	defer f.mu.Unlock()
 	mtu, ok = f.bridges[name]
 	return mtu, ok
+}
+
+// Taps lists the tap names the fake holds, sorted.
+func (f *Fake) Taps() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	names := make([]string, 0, len(f.taps))
+	for name := range f.taps {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// CheckClean fails t when any tap is left: every tap plugged must be unplugged or reaped.
+// Bridges may stay (the linuxbridge agent owns them).
+func (f *Fake) CheckClean(t testing.TB) {
+	t.Helper()
+	if left := f.Taps(); len(left) > 0 {
+		t.Errorf("netplugtest.Fake: taps left: %s", strings.Join(left, ", "))
+	}
 }
 
 func (f *Fake) String() string {

@@ -1,8 +1,12 @@
-package agent
+// Package placementtest is a Placement 8.0 test server: resource providers with generations,
+// inventories and traits, a 409 placement.concurrent_update on a stale generation, and a check
+// of the microversion of every call.
+package placementtest
 
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -11,11 +15,12 @@ import (
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2"
+	"github.com/novalet/novalet/openstack/placement"
 )
 
-// fakePlacement keeps providers with generations and answers 409 placement.concurrent_update
+// Server keeps providers with generations and answers 409 placement.concurrent_update
 // on a stale generation, as Placement 8.0 does. It checks the microversion of every call.
-type fakePlacement struct {
+type Server struct {
 	mu        sync.Mutex
 	providers map[string]*fakeRP
 	writes    int
@@ -25,20 +30,21 @@ type fakePlacement struct {
 type fakeRP struct {
 	uuid, name  string
 	generation  int
-	inventories map[string]Inventory
+	inventories map[string]placement.Inventory
 	traits      []string
 }
 
-func newFakePlacement(t *testing.T) (*fakePlacement, *gophercloud.ServiceClient) {
-	f := &fakePlacement{providers: map[string]*fakeRP{}, t: t}
+// New starts a Server for the test's lifetime and returns a service client pointing at it.
+func New(t *testing.T) (*Server, *gophercloud.ServiceClient) {
+	f := &Server{providers: map[string]*fakeRP{}, t: t}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	sc := &gophercloud.ServiceClient{ProviderClient: &gophercloud.ProviderClient{HTTPClient: *srv.Client()}, Endpoint: srv.URL + "/"}
 	return f, sc
 }
 
-// bump simulates another writer (e.g. an operator adding a trait) changing the provider.
-func (f *fakePlacement) bump(uuid string, trait string) {
+// Bump simulates another writer (e.g. an operator adding a trait) changing the provider.
+func (f *Server) Bump(uuid string, trait string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	rp := f.providers[uuid]
@@ -51,7 +57,8 @@ func conflict(w http.ResponseWriter) {
 	fmt.Fprint(w, `{"errors": [{"status": 409, "title": "Conflict", "code": "placement.concurrent_update", "detail": "resource provider generation conflict"}]}`)
 }
 
-func (f *fakePlacement) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP answers Placement's API.
+func (f *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	mv := r.Header.Get("OpenStack-API-Version")
@@ -88,7 +95,7 @@ func (f *fakePlacement) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		f.providers[uuid] = &fakeRP{uuid: uuid, name: name, inventories: map[string]Inventory{}}
+		f.providers[uuid] = &fakeRP{uuid: uuid, name: name, inventories: map[string]placement.Inventory{}}
 		json.NewEncoder(w).Encode(map[string]any{"uuid": uuid, "name": name, "generation": 0})
 	case len(parts) == 3 && parts[2] == "inventories":
 		want("1.26")
@@ -99,7 +106,7 @@ func (f *fakePlacement) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				conflict(w)
 				return
 			}
-			inv := map[string]Inventory{}
+			inv := map[string]placement.Inventory{}
 			json.Unmarshal(body["inventories"], &inv)
 			rp.inventories = inv
 			rp.generation++
@@ -130,55 +137,36 @@ func (f *fakePlacement) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func TestPlacementProviderInventoryTraits(t *testing.T) {
-	f, sc := newFakePlacement(t)
-	p := NewPlacement(sc, discardLogger())
-	ctx := t.Context()
-	const uuid = "11111111-2222-3333-4444-555555555555"
-	prov, err := p.EnsureProvider(ctx, uuid, "vm")
-	if err != nil || prov.Generation != 0 {
-		t.Fatalf("EnsureProvider = %+v, %v", prov, err)
+// ProviderState is a copy of what the server holds for one provider.
+type ProviderState struct {
+	UUID, Name  string
+	Generation  int
+	Inventories map[string]placement.Inventory
+	Traits      []string
+}
+
+// Provider returns a copy of the provider's state; ok is false for an unknown uuid.
+func (f *Server) Provider(uuid string) (ProviderState, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rp := f.providers[uuid]
+	if rp == nil {
+		return ProviderState{}, false
 	}
-	inv := map[string]Inventory{
-		"VCPU":      {Total: 2, MinUnit: 1, MaxUnit: 2, StepSize: 1, AllocationRatio: 16},
-		"MEMORY_MB": {Total: 24000, Reserved: 512, MinUnit: 1, MaxUnit: 24000, StepSize: 1, AllocationRatio: 1.5},
-		"DISK_GB":   {Total: 0, MinUnit: 1, MaxUnit: 0, StepSize: 1, AllocationRatio: 1},
-	}
-	if err := p.SetInventory(ctx, uuid, inv); err != nil {
-		t.Fatal(err)
-	}
-	if got := f.providers[uuid].inventories; len(got) != 2 || got["VCPU"].AllocationRatio != 16 {
-		t.Fatalf("inventory in placement: %+v (DISK_GB with total 0 must be left out)", got)
-	}
-	writes := f.writes
-	// Nothing changed: no request that writes.
-	if err := p.SetInventory(ctx, uuid, inv); err != nil || f.writes != writes {
-		t.Fatalf("unchanged inventory wrote (%d -> %d): %v", writes, f.writes, err)
-	}
-	managed := func(tr string) bool { return strings.HasPrefix(tr, "COMPUTE_") }
-	if err := p.SetTraits(ctx, uuid, []string{"COMPUTE_NODE", "COMPUTE_IMAGE_TYPE_QCOW2", "CUSTOM_NOVALET"}, managed); err != nil {
-		t.Fatal(err)
-	}
-	// Someone else adds a trait and bumps the generation: the next write conflicts, the client
-	// refreshes and retries, and keeps the foreign trait.
-	f.bump(uuid, "CUSTOM_OPERATOR_TAG")
-	if err := p.SetTraits(ctx, uuid, []string{"COMPUTE_NODE", "COMPUTE_STATUS_DISABLED", "CUSTOM_NOVALET"}, managed); err != nil {
-		t.Fatal(err)
-	}
-	got := f.providers[uuid].traits
-	slices.Sort(got)
-	if !slices.Equal(got, []string{"COMPUTE_NODE", "COMPUTE_STATUS_DISABLED", "CUSTOM_NOVALET", "CUSTOM_OPERATOR_TAG"}) {
-		t.Fatalf("traits after conflict: %v", got)
-	}
-	// A second EnsureProvider finds the same provider: no duplicate.
-	if _, err := p.EnsureProvider(ctx, uuid, "vm"); err != nil || len(f.providers) != 1 {
-		t.Fatalf("second ensure: %v, %d providers", err, len(f.providers))
-	}
-	// Another uuid with the same name is a hard error, not a silent duplicate.
-	if _, err := p.EnsureProvider(ctx, "99999999-2222-3333-4444-555555555555", "vm"); err == nil {
-		t.Fatal("name conflict accepted")
-	}
-	if err := p.DeleteAllocations(ctx, "00000000-0000-0000-0000-000000000001"); err != nil {
-		t.Fatalf("DeleteAllocations of an unknown consumer: %v", err)
-	}
+	return ProviderState{UUID: rp.uuid, Name: rp.name, Generation: rp.generation,
+		Inventories: maps.Clone(rp.inventories), Traits: slices.Clone(rp.traits)}, true
+}
+
+// Providers is how many providers the server holds.
+func (f *Server) Providers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.providers)
+}
+
+// Writes is how many writing requests (POST, PUT) the server received.
+func (f *Server) Writes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.writes
 }

@@ -1,4 +1,9 @@
-package agent
+// Package placement is the compute node's report client, as nova/scheduler/client/report.py
+// is nova-compute's: the resource provider, its inventory and traits written at the
+// microversions nova uses with generation-aware retries, and allocations deleted for a consumer.
+// Moving allocations to a migration consumer will land here. placementtest holds a Placement
+// test server.
+package placement
 
 import (
 	"context"
@@ -14,7 +19,6 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 
-	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/openstack/keystone"
 )
 
@@ -45,26 +49,26 @@ type Provider struct {
 	Traits      []string
 }
 
-// Placement reports the compute node's provider, inventory and traits the way nova's report
+// Client reports the compute node's provider, inventory and traits the way nova's report
 // client does: the microversions nova uses, generation-aware writes, a refresh and retry on
 // placement.concurrent_update, and no write when nothing changed.
-type Placement struct {
+type Client struct {
 	sc  *gophercloud.ServiceClient
 	log *slog.Logger
 
 	mu    sync.Mutex
 	cache map[string]*Provider
 
-	// metrics counts requests by outcome; nil records nothing.
-	metrics *metrics.Metrics
+	// OnRequest, when set, is told the outcome of every request (for the metrics).
+	OnRequest func(err error)
 
 	// Writes counts PUT/POST requests sent, for tests and metrics.
 	Writes int
 }
 
-// NewPlacement wraps a service client whose Endpoint is Placement's root URL.
-func NewPlacement(sc *gophercloud.ServiceClient, log *slog.Logger) *Placement {
-	return &Placement{sc: sc, log: log, cache: map[string]*Provider{}}
+// New wraps a service client whose Endpoint is Placement's root URL.
+func New(sc *gophercloud.ServiceClient, log *slog.Logger) *Client {
+	return &Client{sc: sc, log: log, cache: map[string]*Provider{}}
 }
 
 // maxConflictRetries is nova's: _update_to_placement is retried up to 4 times.
@@ -77,7 +81,7 @@ type rpJSON struct {
 }
 
 // EnsureProvider finds the provider by uuid or creates it with that uuid and name.
-func (p *Placement) EnsureProvider(ctx context.Context, uuid, name string) (*Provider, error) {
+func (p *Client) EnsureProvider(ctx context.Context, uuid, name string) (*Provider, error) {
 	var list struct {
 		ResourceProviders []rpJSON `json:"resource_providers"`
 	}
@@ -118,7 +122,7 @@ func (p *Placement) EnsureProvider(ctx context.Context, uuid, name string) (*Pro
 }
 
 // refresh reads the provider's inventory and traits (and so its current generation).
-func (p *Placement) refresh(ctx context.Context, prov *Provider) error {
+func (p *Client) refresh(ctx context.Context, prov *Provider) error {
 	var inv struct {
 		Generation  int                  `json:"resource_provider_generation"`
 		Inventories map[string]Inventory `json:"inventories"`
@@ -142,7 +146,7 @@ func (p *Placement) refresh(ctx context.Context, prov *Provider) error {
 
 // SetInventory makes the provider's inventory equal want; classes with total 0 are left out,
 // as nova does. Nothing is sent when the cached inventory already equals want.
-func (p *Placement) SetInventory(ctx context.Context, uuid string, want map[string]Inventory) error {
+func (p *Client) SetInventory(ctx context.Context, uuid string, want map[string]Inventory) error {
 	want = maps.Clone(want)
 	maps.DeleteFunc(want, func(_ string, inv Inventory) bool { return inv.Total == 0 })
 	return p.retrying(ctx, uuid, func(prov *Provider) (bool, error) {
@@ -164,7 +168,7 @@ func (p *Placement) SetInventory(ctx context.Context, uuid string, want map[stri
 
 // SetTraits makes the provider's traits equal want among the traits that managed reports
 // as novalet's; traits set by others (an operator, another service) are kept.
-func (p *Placement) SetTraits(ctx context.Context, uuid string, want []string, managed func(string) bool) error {
+func (p *Client) SetTraits(ctx context.Context, uuid string, want []string, managed func(string) bool) error {
 	return p.retrying(ctx, uuid, func(prov *Provider) (bool, error) {
 		next := slices.Clone(want)
 		for _, t := range prov.Traits {
@@ -194,7 +198,7 @@ func (p *Placement) SetTraits(ctx context.Context, uuid string, want []string, m
 	})
 }
 
-func (p *Placement) ensureCustomTraits(ctx context.Context, traits []string) error {
+func (p *Client) ensureCustomTraits(ctx context.Context, traits []string) error {
 	for _, t := range traits {
 		if strings.HasPrefix(t, "CUSTOM_") {
 			if err := p.do(ctx, http.MethodPut, "/traits/"+t, "1.6", nil, nil, 201, 204); err != nil {
@@ -206,13 +210,13 @@ func (p *Placement) ensureCustomTraits(ctx context.Context, traits []string) err
 }
 
 // DeleteAllocations removes every allocation of a consumer (an instance); 404 is success.
-func (p *Placement) DeleteAllocations(ctx context.Context, consumer string) error {
+func (p *Client) DeleteAllocations(ctx context.Context, consumer string) error {
 	return p.do(ctx, http.MethodDelete, "/allocations/"+consumer, "", nil, nil, 204, 404)
 }
 
 // retrying runs one write against the cached provider; on a generation conflict it re-reads
 // the provider and tries again, up to nova's limit.
-func (p *Placement) retrying(ctx context.Context, uuid string, write func(*Provider) (bool, error)) error {
+func (p *Client) retrying(ctx context.Context, uuid string, write func(*Provider) (bool, error)) error {
 	p.mu.Lock()
 	prov := p.cache[uuid]
 	p.mu.Unlock()
@@ -247,7 +251,7 @@ func (e *placementError) Error() string {
 }
 
 // do sends one request at a microversion and decodes the JSON answer.
-func (p *Placement) do(ctx context.Context, method, path, microversion string, body, out any, ok ...int) error {
+func (p *Client) do(ctx context.Context, method, path, microversion string, body, out any, ok ...int) error {
 	opts := &gophercloud.RequestOpts{OkCodes: ok, JSONBody: body, JSONResponse: out,
 		MoreHeaders: map[string]string{"Accept": "application/json"}}
 	if microversion != "" {
@@ -258,7 +262,9 @@ func (p *Placement) do(ctx context.Context, method, path, microversion string, b
 	}
 	url := strings.TrimRight(p.sc.Endpoint, "/") + path
 	_, err := p.sc.Request(ctx, method, url, opts)
-	p.metrics.PlacementRequest(metrics.ResultOf(err))
+	if p.OnRequest != nil {
+		p.OnRequest(err)
+	}
 	if err == nil {
 		return nil
 	}
@@ -286,8 +292,8 @@ func (p *Placement) do(ctx context.Context, method, path, microversion string, b
 	return fmt.Errorf("%w: %s %s: %w", class, method, path, perr)
 }
 
-// provider returns the cached view of a provider, nil before EnsureProvider.
-func (p *Placement) provider(uuid string) *Provider {
+// Provider returns the cached view of a provider, nil before EnsureProvider.
+func (p *Client) Provider(uuid string) *Provider {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.cache[uuid]

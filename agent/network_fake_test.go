@@ -1,0 +1,109 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/novalet/novalet/netmodel"
+)
+
+// fakeNetwork is an in-memory NetworkAPI: every requested network gets a new port bound to the
+// host, reported inactive (so a build waits for network-vif-plugged). It keeps which ports
+// belong to which instance, so CheckClean can tell a leaked port.
+type fakeNetwork struct {
+	mu               sync.Mutex
+	ports            map[string]string // port id -> instance uuid
+	mtu              int
+	failAlloc        error
+	failDealloc      error
+	allocs, deallocs int
+}
+
+func newFakeNetwork() *fakeNetwork { return &fakeNetwork{ports: map[string]string{}, mtu: 1450} }
+
+const testNetworkID = "0c1d2e3f-aaaa-4bbb-8ccc-ddddeeeeffff"
+
+func (f *fakeNetwork) AllocateForInstance(ctx context.Context, token string, inst netmodel.InstanceRef, requested []netmodel.RequestedNetwork) ([]netmodel.VIF, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if inst.UUID == "" || inst.Host == "" {
+		return nil, errors.New("fakeNetwork: allocate needs the instance uuid and host")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.allocs++
+	if f.failAlloc != nil {
+		return nil, f.failAlloc
+	}
+	if len(requested) == 0 {
+		requested = []netmodel.RequestedNetwork{{NetworkID: testNetworkID}}
+	}
+	var vifs []netmodel.VIF
+	for _, r := range requested {
+		id := r.PortID
+		if id == "" {
+			id = uuid.NewString()
+		}
+		netID := r.NetworkID
+		if netID == "" {
+			netID = testNetworkID
+		}
+		bridge, mtu := netmodel.BridgeName(netID), f.mtu
+		f.ports[id] = inst.UUID
+		vifs = append(vifs, netmodel.VIF{ID: id, Address: "fa:16:3e:00:00:01", Type: netmodel.VIFTypeBridge,
+			Devname: netmodel.TapName(id), VNICType: "normal",
+			Network: &netmodel.Network{ID: netID, Bridge: &bridge, Meta: netmodel.NetworkMeta{MTU: &mtu}}})
+	}
+	return vifs, nil
+}
+
+func (f *fakeNetwork) DeallocateForInstance(ctx context.Context, instanceUUID string, vifs []netmodel.VIF) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deallocs++
+	if f.failDealloc != nil {
+		return f.failDealloc
+	}
+	for id, owner := range f.ports {
+		if owner == instanceUUID {
+			delete(f.ports, id)
+		}
+	}
+	return nil
+}
+
+// portsOf lists the ports bound for an instance.
+func (f *fakeNetwork) portsOf(instanceUUID string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for id, owner := range f.ports {
+		if owner == instanceUUID {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// CheckClean fails t when a port is still allocated: every port made must be released.
+func (f *fakeNetwork) CheckClean(t testing.TB) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.ports) > 0 {
+		var left []string
+		for id, owner := range f.ports {
+			left = append(left, id+" (instance "+owner+")")
+		}
+		slices.Sort(left)
+		t.Errorf("fakeNetwork: ports left allocated: %s", strings.Join(left, ", "))
+	}
+}
