@@ -129,7 +129,7 @@ func (a *Agent) doBuild(ctx context.Context, rc rpc.Context, b *buildRequest) er
 	inst, uuid := b.inst, b.inst.uuid()
 	log := a.log.With("instance_uuid", uuid, "request_id", rc.RequestID())
 	err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmBuilding, "task_state": nil},
-		expect{taskScheduling, nil})
+		expectTask{taskScheduling, nil})
 	if err != nil {
 		log.Info("not building: the instance changed before the build began", "error", err)
 		return err
@@ -169,7 +169,7 @@ func (a *Agent) doBuild(ctx context.Context, rc rpc.Context, b *buildRequest) er
 
 // setBuildError is nova's _nil_out_instance_obj_host_and_node + _set_instance_obj_error_state.
 func (a *Agent) setBuildError(ctx context.Context, rc rpc.Context, inst *instance, log *slog.Logger) {
-	if err := a.save(ctx, rc, inst, map[string]any{"host": nil, "node": nil, "vm_state": vmError, "task_state": nil}, noExpect); err != nil {
+	if err := a.save(ctx, rc, inst, map[string]any{"host": nil, "node": nil, "vm_state": vmError, "task_state": nil}, anyTask); err != nil {
 		log.Error("could not set the instance to error", "error", err)
 	}
 }
@@ -184,10 +184,10 @@ func (a *Agent) buildAndRun(ctx context.Context, rc rpc.Context, b *buildRequest
 	}
 	// The claim: with Placement, nova's claim only tags the instance with this host and node.
 	if err := a.save(ctx, rc, inst, map[string]any{"host": a.opts.Host,
-		"launched_on": a.opts.Host, "node": a.NodeName()}, noExpect); err != nil {
+		"launched_on": a.opts.Host, "node": a.NodeName()}, anyTask); err != nil {
 		return err
 	}
-	if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmBuilding, "task_state": taskNetworking}, expect{nil}); err != nil {
+	if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmBuilding, "task_state": taskNetworking}, taskNone); err != nil {
 		return err
 	}
 	if !noAllocate(b.requested) {
@@ -207,11 +207,11 @@ func (a *Agent) buildAndRun(ctx context.Context, rc rpc.Context, b *buildRequest
 			return err
 		}
 	}
-	if err := a.save(ctx, rc, inst, map[string]any{"task_state": taskBlockDeviceMapping, "root_device_name": "/dev/vda"}, noExpect); err != nil {
+	if err := a.save(ctx, rc, inst, map[string]any{"task_state": taskBlockDeviceMapping, "root_device_name": "/dev/vda"}, anyTask); err != nil {
 		return err
 	}
 	if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmBuilding, "task_state": taskSpawning},
-		expect{taskBlockDeviceMapping}); err != nil {
+		expectTask{taskBlockDeviceMapping}); err != nil {
 		return err
 	}
 	in := spawnInput{Image: b.image, AdminPass: b.adminPassword, Files: b.files, VIFs: b.vifs}
@@ -235,7 +235,7 @@ func (a *Agent) buildAndRun(ctx context.Context, rc rpc.Context, b *buildRequest
 		return err
 	}
 	err := a.save(ctx, rc, inst, map[string]any{"power_state": int64(virt.PowerRunning), "vm_state": vmActive,
-		"task_state": nil, "launched_at": nowField()}, expect{taskSpawning})
+		"task_state": nil, "launched_at": nowField()}, expectTask{taskSpawning})
 	if err != nil {
 		// Deleted (or changed) while spawning: the guest must not outlive the build, as in
 		// nova's _build_resources cleanup; a queued delete then finds nothing left to do.

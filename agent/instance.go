@@ -111,17 +111,21 @@ type flavorInfo struct {
 	VCPUs, MemoryMB, RootGB, EphemeralGB, SwapMB int
 }
 
-// expect is an expected_task_state for save: the states the database may hold for the save
-// to go through (nil in the list stands for None).
-type expect []any
+// expectTask is an expected_task_state for save: the task states the database may hold for
+// the save to go through (nil in the list stands for None).
+type expectTask []any
 
-// noExpect saves without expected_task_state.
-var noExpect expect
+var (
+	// anyTask saves whatever the task state is (no expected_task_state).
+	anyTask expectTask
+	// taskNone saves only while no task is in progress (expected_task_state=None).
+	taskNone = expectTask{nil}
+)
 
 // save writes fields (nova's instance.save()), with expected_task_state when given, and
 // applies what the conductor sends back. InstanceNotFound and UnexpectedDeletingTaskStateError
 // are errGone; UnexpectedTaskStateError is errUnexpectedTaskState.
-func (a *Agent) save(ctx context.Context, rc rpc.Context, inst *instance, fields map[string]any, expected expect) error {
+func (a *Agent) save(ctx context.Context, rc rpc.Context, inst *instance, fields map[string]any, expected expectTask) error {
 	if err := set(inst.obj, fields); err != nil {
 		return err
 	}
@@ -130,6 +134,15 @@ func (a *Agent) save(ctx context.Context, rc rpc.Context, inst *instance, fields
 		kwargs["expected_task_state"] = []any(expected)
 	}
 	if _, err := a.svc.objs.action(ctx, rc, inst.obj, "save", nil, kwargs); err != nil {
+		return classifyInstanceError(err)
+	}
+	inst.obj.ObjResetChangesRecursive()
+	return nil
+}
+
+// refresh re-reads the instance from the database (nova's instance.refresh()).
+func (a *Agent) refresh(ctx context.Context, rc rpc.Context, inst *instance) error {
+	if _, err := a.svc.objs.action(ctx, rc, inst.obj, "refresh", nil, nil); err != nil {
 		return classifyInstanceError(err)
 	}
 	inst.obj.ObjResetChangesRecursive()

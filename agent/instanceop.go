@@ -41,7 +41,7 @@ func (a *Agent) instanceOp(ctx context.Context, req *rpc.Request, event string, 
 		a.eventFinish(ctx, rc, uuid, event, err)
 	}
 	if err != nil && !errors.Is(err, errGone) && !errors.Is(err, errUnexpectedTaskState) {
-		if serr := a.save(ctx, rc, inst, map[string]any{"task_state": nil}, noExpect); serr != nil {
+		if serr := a.save(ctx, rc, inst, map[string]any{"task_state": nil}, anyTask); serr != nil {
 			log.Warn("task state not reverted", "error", serr)
 		}
 	}

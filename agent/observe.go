@@ -44,8 +44,8 @@ func (a *Agent) QueueDepth() int {
 // Inventory is the inventory last reported to Placement, for the metrics.
 func (a *Agent) Inventory() map[string]metrics.Inventory {
 	out := map[string]metrics.Inventory{}
-	for rc, inv := range a.rt.lastInventory() {
-		out[rc] = metrics.Inventory{Total: int64(inv.Total), Reserved: int64(inv.Reserved), AllocationRatio: inv.AllocationRatio}
+	for class, inv := range a.rt.lastInventory() {
+		out[class] = metrics.Inventory{Total: int64(inv.Total), Reserved: int64(inv.Reserved), AllocationRatio: inv.AllocationRatio}
 	}
 	return out
 }

@@ -60,7 +60,7 @@ func (a *Agent) doStop(ctx context.Context, rc rpc.Context, inst *instance, clea
 	if err != nil {
 		return err
 	}
-	expected := expect{taskPoweringOff}
+	expected := expectTask{taskPoweringOff}
 	if current == virt.PowerNoState || current == virt.PowerShutdown || current == virt.PowerCrashed {
 		expected = append(expected, nil)
 	}
@@ -147,7 +147,7 @@ func (a *Agent) doStart(ctx context.Context, rc rpc.Context, inst *instance) err
 	if err != nil {
 		return err
 	}
-	return a.save(ctx, rc, inst, map[string]any{"power_state": int64(st), "vm_state": vmActive, "task_state": nil}, expect{taskPoweringOn})
+	return a.save(ctx, rc, inst, map[string]any{"power_state": int64(st), "vm_state": vmActive, "task_state": nil}, expectTask{taskPoweringOn})
 }
 
 // powerOn starts a shut-off domain (restoring a managed save) and waits for it to run; a
@@ -186,9 +186,9 @@ func (a *Agent) rebootInstance(ctx context.Context, req *rpc.Request) (any, erro
 // doReboot is nova's _reboot_instance.
 func (a *Agent) doReboot(ctx context.Context, rc rpc.Context, inst *instance, hard bool, log *slog.Logger) error {
 	uuid := inst.uuid()
-	pending, started, states := taskRebootPending, taskRebootStarted, expect{taskRebooting, taskRebootPending, taskRebootStarted}
+	pending, started, states := taskRebootPending, taskRebootStarted, expectTask{taskRebooting, taskRebootPending, taskRebootStarted}
 	if hard {
-		pending, started, states = taskRebootPendingHard, taskRebootStartedHard, expect{taskRebootingHard, taskRebootPendingHard, taskRebootStartedHard}
+		pending, started, states = taskRebootPendingHard, taskRebootStartedHard, expectTask{taskRebootingHard, taskRebootPendingHard, taskRebootStartedHard}
 	}
 	st, err := a.powerState(ctx, uuid)
 	if err != nil {
@@ -197,7 +197,7 @@ func (a *Agent) doReboot(ctx context.Context, rc rpc.Context, inst *instance, ha
 	if err := a.save(ctx, rc, inst, map[string]any{"task_state": pending, "power_state": int64(st)}, states); err != nil {
 		return err
 	}
-	if err := a.save(ctx, rc, inst, map[string]any{"task_state": started}, expect{pending}); err != nil {
+	if err := a.save(ctx, rc, inst, map[string]any{"task_state": started}, expectTask{pending}); err != nil {
 		return err
 	}
 	rebootErr := a.reboot(ctx, uuid, hard, log)
@@ -207,7 +207,7 @@ func (a *Agent) doReboot(ctx context.Context, rc rpc.Context, inst *instance, ha
 	}
 	if rebootErr != nil {
 		if st != virt.PowerRunning {
-			if serr := a.save(ctx, rc, inst, map[string]any{"vm_state": vmError}, noExpect); serr != nil {
+			if serr := a.save(ctx, rc, inst, map[string]any{"vm_state": vmError}, anyTask); serr != nil {
 				log.Error("could not set the instance to error", "error", serr)
 			}
 			return rebootErr
@@ -216,7 +216,7 @@ func (a *Agent) doReboot(ctx context.Context, rc rpc.Context, inst *instance, ha
 		log.Warn("reboot failed but the guest is running", "error", rebootErr)
 		a.addFault(ctx, rc, uuid, rebootErr, "")
 	}
-	return a.save(ctx, rc, inst, map[string]any{"power_state": int64(st), "vm_state": vmActive, "task_state": nil}, noExpect)
+	return a.save(ctx, rc, inst, map[string]any{"power_state": int64(st), "vm_state": vmActive, "task_state": nil}, anyTask)
 }
 
 // reboot is the libvirt driver's reboot: soft = power button, wait up to
@@ -261,7 +261,7 @@ func (a *Agent) simplePowerOp(ctx context.Context, req *rpc.Request, event, task
 		if err != nil {
 			return nil, err
 		}
-		return nil, a.save(ctx, rc, inst, map[string]any{"power_state": int64(st), "vm_state": vmState, "task_state": nil}, expect{task})
+		return nil, a.save(ctx, rc, inst, map[string]any{"power_state": int64(st), "vm_state": vmState, "task_state": nil}, expectTask{task})
 	})
 }
 
@@ -277,7 +277,7 @@ func (a *Agent) suspendInstance(ctx context.Context, req *rpc.Request) (any, err
 		if err != nil {
 			return nil, err
 		}
-		return nil, a.save(ctx, rc, inst, map[string]any{"power_state": int64(st), "vm_state": vmSuspended, "task_state": nil}, expect{taskSuspending})
+		return nil, a.save(ctx, rc, inst, map[string]any{"power_state": int64(st), "vm_state": vmSuspended, "task_state": nil}, expectTask{taskSuspending})
 	})
 }
 
@@ -297,6 +297,6 @@ func (a *Agent) resumeInstance(ctx context.Context, req *rpc.Request) (any, erro
 		if err := inst.setSysmeta(map[string]string{"old_vm_state": ""}); err != nil {
 			return nil, err
 		}
-		return nil, a.save(ctx, rc, inst, map[string]any{"power_state": int64(st), "vm_state": old, "task_state": nil}, expect{taskResuming})
+		return nil, a.save(ctx, rc, inst, map[string]any{"power_state": int64(st), "vm_state": old, "task_state": nil}, expectTask{taskResuming})
 	})
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/virt"
@@ -41,6 +42,14 @@ func (a *Agent) syncInstance(ctx context.Context, rc rpc.Context, inst *instance
 	}
 	defer unlock()
 	log := a.log.With("instance_uuid", uuid)
+	// The list was read before the lock: an operation may have changed the instance since.
+	// nova refreshes it under the lock (db_instance.refresh()) and decides on that.
+	if err := a.refresh(ctx, rc, inst); err != nil {
+		if !errors.Is(err, errGone) {
+			log.Warn("instance not re-read; power state not synced", "error", err)
+		}
+		return
+	}
 	// An operation in progress owns the state; nova skips such instances.
 	if inst.str("task_state") != "" {
 		return
@@ -52,7 +61,7 @@ func (a *Agent) syncInstance(ctx context.Context, rc rpc.Context, inst *instance
 	}
 	if int64(st) != inst.int("power_state") {
 		log.Info("power state changed outside nova", "db_power_state", inst.int("power_state"), "vm_power_state", st.String())
-		if err := a.save(ctx, rc, inst, map[string]any{"power_state": int64(st)}, noExpect); err != nil {
+		if err := a.save(ctx, rc, inst, map[string]any{"power_state": int64(st)}, anyTask); err != nil {
 			log.Warn("power state not saved", "error", err)
 			return
 		}
@@ -72,7 +81,7 @@ func (a *Agent) syncInstance(ctx context.Context, rc rpc.Context, inst *instance
 // an action "stop", and stop_instance cast to this host.
 func (a *Agent) forceStop(ctx context.Context, rc rpc.Context, inst *instance) {
 	uuid := inst.uuid()
-	if err := a.save(ctx, rc, inst, map[string]any{"task_state": taskPoweringOff, "progress": int64(0)}, expect{nil}); err != nil {
+	if err := a.save(ctx, rc, inst, map[string]any{"task_state": taskPoweringOff, "progress": int64(0)}, taskNone); err != nil {
 		a.log.Warn("stop not requested", "instance_uuid", uuid, "error", err)
 		return
 	}

@@ -88,7 +88,7 @@ func (a *Agent) recoverInstance(ctx context.Context, rc rpc.Context, inst *insta
 		}
 		a.addFault(ctx, rc, id, newFault("BuildAbortException", 500, nil,
 			"Build of instance %s aborted: the compute service stopped during the build", id), "")
-		if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmError, "task_state": nil}, noExpect); err != nil {
+		if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmError, "task_state": nil}, anyTask); err != nil {
 			log.Error("could not set the instance to error", "error", err)
 		}
 	default:
@@ -114,18 +114,18 @@ func (a *Agent) recoverPowerTask(ctx context.Context, rc rpc.Context, inst *inst
 		hard := task == taskRebootPendingHard || task == taskRebootStartedHard || st != virt.PowerRunning
 		log.Info("retrying a reboot interrupted by the last stop", "task_state", task, "hard", hard)
 		if hard && task != taskRebootPendingHard && task != taskRebootStartedHard {
-			if err := a.save(ctx, rc, inst, map[string]any{"task_state": taskRebootPendingHard}, noExpect); err != nil {
+			if err := a.save(ctx, rc, inst, map[string]any{"task_state": taskRebootPendingHard}, anyTask); err != nil {
 				return err
 			}
 		}
 		return a.doReboot(ctx, rc, inst, hard, log)
 	case st == virt.PowerRunning && (task == taskRebootStarted || task == taskRebootStartedHard || task == taskPausing || task == taskUnpausing):
-		return a.save(ctx, rc, inst, map[string]any{"task_state": nil, "vm_state": vmActive}, noExpect)
+		return a.save(ctx, rc, inst, map[string]any{"task_state": nil, "vm_state": vmActive}, anyTask)
 	case st == virt.PowerPaused && task == taskUnpausing:
 		if err := a.c.hv.Resume(ctx, id); err != nil {
 			return err
 		}
-		return a.save(ctx, rc, inst, map[string]any{"task_state": nil, "vm_state": vmActive, "power_state": int64(virt.PowerRunning)}, noExpect)
+		return a.save(ctx, rc, inst, map[string]any{"task_state": nil, "vm_state": vmActive, "power_state": int64(virt.PowerRunning)}, anyTask)
 	case task == taskPoweringOff:
 		log.Info("retrying a stop interrupted by the last stop")
 		return a.doStop(ctx, rc, inst, true, log)
@@ -141,7 +141,7 @@ func (a *Agent) recoverPowerTask(ctx context.Context, rc rpc.Context, inst *inst
 		if next == "" {
 			next = vm
 		}
-		return a.save(ctx, rc, inst, map[string]any{"task_state": nil, "vm_state": next, "power_state": int64(st)}, noExpect)
+		return a.save(ctx, rc, inst, map[string]any{"task_state": nil, "vm_state": next, "power_state": int64(st)}, anyTask)
 	case task == "" && a.c.opts.ResumeGuestsStateOnHostBoot && inst.int("power_state") == int64(virt.PowerRunning) && st != virt.PowerRunning:
 		log.Info("restarting a guest that should be running (resume_guests_state_on_host_boot)")
 		return a.powerOn(ctx, id)

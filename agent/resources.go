@@ -342,11 +342,11 @@ func (t *tracker) syncPlacement(ctx context.Context, f virt.HostFacts, d diskGB)
 	}
 	existing := t.placement.Provider(id).Inventories
 	o := t.opts
-	ratio := func(rc string, conf *float64, initial float64) float64 {
+	ratio := func(class string, conf *float64, initial float64) float64 {
 		if conf != nil && *conf != 0 {
 			return *conf
 		}
-		if inv, ok := existing[rc]; ok && inv.AllocationRatio != 0 {
+		if inv, ok := existing[class]; ok && inv.AllocationRatio != 0 {
 			return inv.AllocationRatio
 		}
 		return initial

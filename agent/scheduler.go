@@ -68,7 +68,7 @@ func (a *Agent) reschedule(ctx context.Context, rc rpc.Context, b *buildRequest,
 	retry["exc"] = []any{reason}
 	retry["exc_reason"] = reason
 	b.filterProperties["retry"] = retry
-	if err := a.save(ctx, rc, inst, map[string]any{"host": nil, "node": nil, "task_state": taskScheduling}, noExpect); err != nil {
+	if err := a.save(ctx, rc, inst, map[string]any{"host": nil, "node": nil, "task_state": taskScheduling}, anyTask); err != nil {
 		return err
 	}
 	if err := a.deleteAllocations(ctx, inst.uuid()); err != nil {

@@ -43,7 +43,7 @@ func (a *Agent) terminateInstance(ctx context.Context, req *rpc.Request) (any, e
 	case err != nil:
 		log.Error("delete failed", "error", err)
 		a.addFault(ctx, rc, uuid, err, "")
-		if serr := a.save(ctx, rc, inst, map[string]any{"vm_state": vmError, "task_state": nil}, noExpect); serr != nil {
+		if serr := a.save(ctx, rc, inst, map[string]any{"vm_state": vmError, "task_state": nil}, anyTask); serr != nil {
 			log.Error("could not set the instance to error", "error", serr)
 		}
 	}
@@ -65,7 +65,7 @@ func (a *Agent) deleteInstance(ctx context.Context, rc rpc.Context, inst *instan
 		return fmt.Errorf("deallocate network: %w", err)
 	}
 	if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmDeleted, "task_state": nil,
-		"power_state": int64(0), "terminated_at": nowField()}, noExpect); err != nil {
+		"power_state": int64(0), "terminated_at": nowField()}, anyTask); err != nil {
 		return err
 	}
 	// _complete_deletion: allocations, console tokens, the schedulers' view.

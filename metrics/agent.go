@@ -27,8 +27,8 @@ type SpawnPhase string
 const (
 	PhaseImage   SpawnPhase = "image"    // base image in the cache
 	PhaseDisk    SpawnPhase = "disk"     // overlay and config drive
-	PhaseNetwork SpawnPhase = "network"  // taps plugged
-	PhaseDefine  SpawnPhase = "define"   // domain defined
+	PhaseNetwork SpawnPhase = "network"  // Neutron ports allocated, bound and in the info cache
+	PhaseDefine  SpawnPhase = "define"   // taps plugged, domain XML built and defined
 	PhaseStart   SpawnPhase = "start"    // domain started
 	PhaseVIFWait SpawnPhase = "vif_wait" // waiting for Neutron's network-vif-plugged
 )

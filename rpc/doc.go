@@ -5,6 +5,7 @@
 // request context, and a conductor client.
 //
 // The broker sits behind the small port Transport, implemented by AMQPTransport (RabbitMQ via
-// amqp091-go) and MemoryTransport (in-process); both pass the conformance suite in rpc/rpctest.
+// amqp091-go) and MemoryTransport (in-process); both pass the conformance suite in
+// conformance_test.go.
 // Nova versioned objects travel through this package as raw JSON; rpc/ovo owns their codec.
 package rpc

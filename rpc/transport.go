@@ -7,8 +7,8 @@ import (
 
 // Transport is the port between this package's RPC logic and a message broker: publish one
 // message, and consume the queues oslo.messaging declares for a server or for replies.
-// AMQPTransport (RabbitMQ) and MemoryTransport implement it; rpc/rpctest holds the conformance
-// suite both pass.
+// AMQPTransport (RabbitMQ) and MemoryTransport implement it; both pass the conformance suite
+// in conformance_test.go.
 type Transport interface {
 	// Send publishes body and returns once the broker has taken it (publisher confirm). A
 	// direct send to a queue that does not exist fails with ErrUndeliverable.

@@ -13,11 +13,13 @@ import (
 	"github.com/novalet/novalet/agent"
 	"github.com/novalet/novalet/config"
 	"github.com/novalet/novalet/imagecache"
+	"github.com/novalet/novalet/rpc/ovo"
 )
 
-// novaVersion is the nova release novalet stands in for: it goes where nova writes its own
-// version (domain metadata, SMBIOS, the config drive's publisher).
-const novaVersion = "26.2.2"
+// novaVersion is the nova release novalet stands in for, read from the object manifest taken
+// off python3-nova: it goes where nova writes its own version (domain metadata, SMBIOS, the
+// config drive's publisher).
+var novaVersion = ovo.Zed().NovaVersion
 
 // imageCacheOptions maps nova.conf onto the image cache.
 func imageCacheOptions(cfg *config.Config, log *slog.Logger) imagecache.Options {
@@ -36,6 +38,7 @@ func imageCacheOptions(cfg *config.Config, log *slog.Logger) imagecache.Options 
 	if d.MkisofsCmd != "" {
 		o.MkisofsCmd = d.MkisofsCmd
 	}
+	o.ConfigDrivePublisher = "OpenStack Nova " + novaVersion
 	o.Logger = log
 	return o
 }
