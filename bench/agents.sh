@@ -4,7 +4,7 @@
 #
 #   debian   controlplane/start.sh --with-nova-compute: Debian's own command line, as user nova;
 #            its launch time is the one start.sh records with the PID. stop.sh nova-compute.
-#   novalet  bin/novalet run --config-file /etc/nova/nova.conf, as root, in its own session with a
+#   novalet  bin/novalet run --config-file /etc/nova/nova.conf --config-file /etc/nova/nova-compute.conf, as root, in its own session with a
 #            clean environment (as start.sh gives its daemons); SIGTERM to stop.
 
 AGENT_PID=
@@ -48,7 +48,7 @@ novalet_start() {
   # novalet itself, and the leader of its own session.
   setsid env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
     no_proxy=controller,localhost,127.0.0.1,"$HOST" \
-    "$REPO/bin/novalet" run --config-file /etc/nova/nova.conf >>"$WORK/novalet-$1.log" 2>&1 </dev/null &
+    "$REPO/bin/novalet" run --config-file /etc/nova/nova.conf --config-file /etc/nova/nova-compute.conf >>"$WORK/novalet-$1.log" 2>&1 </dev/null &
   NOVALET_PID=$! AGENT_PID=$!
   AGENT_LAUNCH=$(now)
   echo "$NOVALET_PID" >"$WORK/novalet.pid"

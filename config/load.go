@@ -15,17 +15,67 @@ type Source struct {
 	Dir  bool
 }
 
-// DefaultSources are the places nova-compute reads when given no flag: /etc/nova/nova.conf
-// and the /etc/nova/nova.conf.d directory, when they exist.
-func DefaultSources() []Source {
+// DefaultSources are what nova-compute reads when given no flag (Sources(nil)).
+func DefaultSources() []Source { return Sources(nil) }
+
+// Sources completes the command line's --config-file and --config-dir arguments as
+// oslo.config does for nova-compute (project nova, prog nova-compute): without a
+// --config-file, the first nova.conf and the first nova-compute.conf found in ~/.nova, ~,
+// /etc/nova and /etc; without a --config-dir, the nova.conf.d and nova-compute.conf.d found
+// there (missing ones skipped). These defaults are read first, then the flags in their order,
+// and a later file wins. Debian's unit passes --config-file nova.conf --config-file
+// nova-compute.conf, so its nova.conf.d and nova-compute.conf.d are read too, before them.
+func Sources(flags []Source) []Source {
+	home, _ := os.UserHomeDir()
+	return sourcesIn(flags, searchDirs(home))
+}
+
+// searchDirs is oslo.config's _get_config_dirs for project nova.
+func searchDirs(home string) []string {
+	var dirs []string
+	if home != "" {
+		dirs = append(dirs, filepath.Join(home, ".nova"), home)
+	}
+	return append(dirs, "/etc/nova", "/etc")
+}
+
+func sourcesIn(flags []Source, dirs []string) []Source {
+	hasFile, hasDir := false, false
+	for _, f := range flags {
+		if f.Dir {
+			hasDir = true
+		} else {
+			hasFile = true
+		}
+	}
+	first := func(name string, wantDir bool) (string, bool) {
+		for _, d := range dirs {
+			p := filepath.Join(d, name)
+			if st, err := os.Stat(p); err == nil {
+				if st.IsDir() != wantDir {
+					return "", false // oslo takes the first path that exists, whatever it is
+				}
+				return p, true
+			}
+		}
+		return "", false
+	}
 	var out []Source
-	if st, err := os.Stat("/etc/nova/nova.conf"); err == nil && !st.IsDir() {
-		out = append(out, Source{Path: "/etc/nova/nova.conf"})
+	if !hasFile {
+		for _, name := range []string{"nova.conf", "nova-compute.conf"} {
+			if p, ok := first(name, false); ok {
+				out = append(out, Source{Path: p})
+			}
+		}
 	}
-	if st, err := os.Stat("/etc/nova/nova.conf.d"); err == nil && st.IsDir() {
-		out = append(out, Source{Path: "/etc/nova/nova.conf.d", Dir: true})
+	if !hasDir {
+		for _, name := range []string{"nova.conf.d", "nova-compute.conf.d"} {
+			if p, ok := first(name, true); ok {
+				out = append(out, Source{Path: p, Dir: true})
+			}
+		}
 	}
-	return out
+	return append(out, flags...)
 }
 
 // files expands the sources into the ordered list of files to read.

@@ -269,3 +269,50 @@ func TestEveryBoundOptionIsKnown(t *testing.T) {
 		t.Errorf("only %d bound options found", n)
 	}
 }
+
+// TestSourcesAsOsloConfig: nova-compute's defaults (nova.conf, nova-compute.conf, their .conf.d
+// directories) are read when the command line names no file or no directory, first, and the
+// command line's sources after them.
+func TestSourcesAsOsloConfig(t *testing.T) {
+	home, etcNova, etc := t.TempDir(), t.TempDir(), t.TempDir()
+	dirs := []string{filepath.Join(home, ".nova"), home, etcNova, etc}
+	touch := func(p string) {
+		if err := os.WriteFile(p, []byte("[DEFAULT]\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	touch(filepath.Join(etcNova, "nova.conf"))
+	touch(filepath.Join(etcNova, "nova-compute.conf"))
+	touch(filepath.Join(etc, "nova.conf")) // shadowed by /etc/nova's
+	if err := os.Mkdir(filepath.Join(etcNova, "nova-compute.conf.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	got := sourcesIn(nil, dirs)
+	want := []Source{{Path: filepath.Join(etcNova, "nova.conf")}, {Path: filepath.Join(etcNova, "nova-compute.conf")},
+		{Path: filepath.Join(etcNova, "nova-compute.conf.d"), Dir: true}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("no flags: %v, want %v", got, want)
+	}
+	// Debian's unit: two --config-file flags; the default directories are still read, first.
+	flags := []Source{{Path: "/x/nova.conf"}, {Path: "/x/nova-compute.conf"}}
+	got = sourcesIn(flags, dirs)
+	want = append([]Source{{Path: filepath.Join(etcNova, "nova-compute.conf.d"), Dir: true}}, flags...)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("--config-file only: %v, want %v", got, want)
+	}
+	// A --config-dir replaces the default directories; the default files are still read.
+	flags = []Source{{Path: "/x/conf.d", Dir: true}}
+	got = sourcesIn(flags, dirs)
+	want = []Source{{Path: filepath.Join(etcNova, "nova.conf")}, {Path: filepath.Join(etcNova, "nova-compute.conf")}, flags[0]}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("--config-dir only: %v, want %v", got, want)
+	}
+	// ~/.nova comes before /etc/nova.
+	if err := os.Mkdir(filepath.Join(home, ".nova"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	touch(filepath.Join(home, ".nova", "nova.conf"))
+	if got := sourcesIn([]Source{{Path: "/x", Dir: true}}, dirs); got[0].Path != filepath.Join(home, ".nova", "nova.conf") {
+		t.Fatalf("search order: %v", got)
+	}
+}

@@ -66,8 +66,10 @@ commands:
   check     preflight: config, libvirt, instances_path, RabbitMQ, Keystone, Placement, Glance, Neutron
   version   print the version
 
-Flags are nova's: --config-file may repeat (later files win), --config-dir adds DIR/*.conf in
-sorted order. With neither, /etc/nova/nova.conf and /etc/nova/nova.conf.d are read.
+Flags are nova-compute's: --config-file may repeat (later files win), --config-dir adds
+DIR/*.conf in sorted order. As oslo.config does, without --config-file the first nova.conf and
+nova-compute.conf in ~/.nova, ~, /etc/nova, /etc are read, and without --config-dir the
+nova.conf.d and nova-compute.conf.d there, before the flags' files.
 `)
 }
 
@@ -100,12 +102,10 @@ func parseFlags(cmd string, args []string, stderr io.Writer) ([]config.Source, i
 		fmt.Fprintf(stderr, "novalet %s: unexpected argument %q\n", cmd, fs.Arg(0))
 		return nil, 2
 	}
+	sources = config.Sources(sources)
 	if len(sources) == 0 {
-		sources = config.DefaultSources()
-		if len(sources) == 0 {
-			fmt.Fprintln(stderr, "novalet: no --config-file given and /etc/nova/nova.conf does not exist")
-			return nil, 1
-		}
+		fmt.Fprintln(stderr, "novalet: no --config-file given and neither nova.conf nor nova-compute.conf exists in ~/.nova, ~, /etc/nova or /etc")
+		return nil, 1
 	}
 	return sources, -1
 }
