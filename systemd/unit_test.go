@@ -78,6 +78,7 @@ func TestUnitFile(t *testing.T) {
 	one("Service", "NotifyAccess", "main")
 	one("Service", "WatchdogSec", "60s")
 	one("Service", "ExecStart", "/usr/bin/novalet run --config-file=/etc/nova/nova.conf --config-file=/etc/nova/nova-compute.conf")
+	one("Service", "ExecReload", "/bin/kill -HUP $MAINPID")
 	// Stopping novalet must never take guests or their taps with it.
 	one("Service", "KillMode", "process")
 	one("Service", "Restart", "on-failure")
@@ -86,9 +87,6 @@ func TestUnitFile(t *testing.T) {
 		if len(u["Service"][key]) != 1 {
 			t.Errorf("[Service] %s = %q, want one value", key, u["Service"][key])
 		}
-	}
-	if _, ok := u["Service"]["ExecReload"]; ok {
-		t.Error("[Service] ExecReload set, but novalet has no reload path")
 	}
 	one("Install", "WantedBy", "multi-user.target")
 

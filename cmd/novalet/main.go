@@ -110,11 +110,8 @@ func parseFlags(cmd string, args []string, stderr io.Writer) ([]config.Source, i
 	return sources, -1
 }
 
-// newLogger is log/slog as JSON on stderr (journald captures it), debug per [DEFAULT] debug.
-func newLogger(w io.Writer, debug bool) *slog.Logger {
-	level := slog.LevelInfo
-	if debug {
-		level = slog.LevelDebug
-	}
+// newLogger is log/slog as JSON on stderr (journald captures it), at a level SIGHUP may change
+// ([DEFAULT] debug).
+func newLogger(w io.Writer, level *slog.LevelVar) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }

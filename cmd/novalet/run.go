@@ -36,12 +36,36 @@ func runCommand(sources []config.Source, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "novalet run: %v\n", err)
 		return 1
 	}
-	log := newLogger(stderr, cfg.Default.Debug)
+	level := new(slog.LevelVar)
+	level.Set(logLevel(cfg.Default.Debug))
+	log := newLogger(stderr, level)
 	for _, w := range cfg.Warnings {
 		log.Warn("config", "file", w.File, "line", w.Line, "group", w.Group, "option", w.Option, "message", w.Message)
 	}
+	lock, err := lockHost(cfg.Default.StatePath)
+	if err != nil {
+		log.Error("novalet run refused", "error", err)
+		return 1
+	}
+	defer lock.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// SIGHUP reloads instead of ending the process (systemd would count that as a clean exit
+	// and Restart=on-failure would not bring the node back).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		running := cfg
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				running = reloadConfig(sources, running, level, log)
+			}
+		}
+	}()
 	if err := serve(ctx, cfg, log, systemd.FromEnv()); err != nil {
 		log.Error("novalet run failed", "error", err)
 		return 1
