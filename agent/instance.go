@@ -53,8 +53,14 @@ func decodeInstance(raw json.RawMessage) (*instance, error) {
 	if obj.Name() != "Instance" {
 		return nil, fmt.Errorf("instance: got a %s object", obj.Name())
 	}
-	if _, ok := ovo.Value[string](obj, "uuid"); !ok {
+	id, ok := ovo.Value[string](obj, "uuid")
+	if !ok {
 		return nil, errors.New("instance: no uuid")
+	}
+	// The uuid becomes a path (instances_path/<uuid>, made and removed) and a domain lookup:
+	// only a canonical UUID passes, as nova's database only ever holds those.
+	if !isUUID(id) {
+		return nil, fmt.Errorf("instance: uuid %q is not a UUID", id)
 	}
 	return &instance{obj: obj}, nil
 }

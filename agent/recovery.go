@@ -61,6 +61,10 @@ func (a *Agent) hostInstances(ctx context.Context, rc rpc.Context) ([]*instance,
 	objs, _ := ovo.Value[[]*ovo.Object](list, "objects")
 	out := make([]*instance, 0, len(objs))
 	for _, o := range objs {
+		if id, _ := ovo.Value[string](o, "uuid"); !isUUID(id) {
+			a.log.Error("the conductor listed an instance whose uuid is not a UUID; left alone", "uuid", id)
+			continue
+		}
 		out = append(out, &instance{obj: o})
 	}
 	return out, nil
