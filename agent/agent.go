@@ -122,7 +122,12 @@ func (a *Agent) Start(ctx context.Context) error {
 		return err
 	}
 	if err := a.updateResources(ctx); err != nil {
-		return err
+		// As nova's update_available_resource at start-up: the node and its record are up; a
+		// Placement that answers badly is retried by the next pass, not fatal.
+		if !errors.Is(err, errPlacementSync) {
+			return err
+		}
+		a.log.Error("placement not updated at start-up; the next resource pass retries", "error", err)
 	}
 	// A first heartbeat now, so that the service is "up" as soon as novalet is ready rather
 	// than one report_interval later (an adopted record's last_seen_up may be old).

@@ -48,6 +48,8 @@ type ReportClient interface {
 	SetInventory(ctx context.Context, uuid string, want map[string]placement.Inventory) error
 	SetTraits(ctx context.Context, uuid string, want []string, managed func(string) bool) error
 	DeleteAllocations(ctx context.Context, consumer string) error
+	// ProviderAllocations lists consumer -> resource class -> amount against a provider.
+	ProviderAllocations(ctx context.Context, uuid string) (map[string]map[string]int, error)
 }
 
 // Observer receives the manager's measurements (*metrics.Metrics implements it).

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -130,10 +131,11 @@ func statDisk(path string) (diskGB, error) {
 type usage struct {
 	vcpus, memoryMB, diskGB, count int
 	stats                          map[string]string
+	tracked                        map[string]bool // uuids of the instances counted
 }
 
 func (t *tracker) instanceUsage(ctx context.Context) (usage, error) {
-	u := usage{stats: map[string]string{"failed_builds": "0", "io_workload": "0"}}
+	u := usage{stats: map[string]string{"failed_builds": "0", "io_workload": "0"}, tracked: map[string]bool{}}
 	raw, err := t.objs.classAction(ctx, rpc.NewAdminContext(nowUTC()), "InstanceList", "get_by_host_and_node",
 		[]any{t.host, t.node}, map[string]any{"expected_attrs": []any{"flavor"}})
 	if err != nil {
@@ -154,6 +156,9 @@ func (t *tracker) instanceUsage(ctx context.Context) (usage, error) {
 			continue
 		}
 		u.count++
+		if id, _ := ovo.Value[string](inst, "uuid"); id != "" {
+			u.tracked[id] = true
+		}
 		if fl, ok := ovo.Value[*ovo.Object](inst, "flavor"); ok && fl != nil {
 			v, _ := ovo.Value[int64](fl, "vcpus")
 			m, _ := ovo.Value[int64](fl, "memory_mb")
@@ -224,8 +229,18 @@ func (t *tracker) update(ctx context.Context) error {
 	if err := t.saveNode(ctx, fields); err != nil {
 		return err
 	}
-	return t.syncPlacement(ctx, facts, disk)
+	if err := t.syncPlacement(ctx, facts, disk); err != nil {
+		return fmt.Errorf("%w: %w", errPlacementSync, err)
+	}
+	if t.cn != nil && use.tracked != nil {
+		t.removeDeletedInstancesAllocations(ctx, use.tracked)
+	}
+	return nil
 }
+
+// errPlacementSync marks a pass that read the host and saved the ComputeNode but could not
+// bring Placement in line; the next pass retries it.
+var errPlacementSync = errors.New("placement not updated")
 
 // nodeFields are the ComputeNode fields the libvirt driver and resource tracker set.
 func (t *tracker) nodeFields(f virt.HostFacts, d diskGB, u usage) map[string]any {

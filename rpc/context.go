@@ -124,6 +124,14 @@ func (c Context) Clone() Context {
 	return out
 }
 
+// WithReadDeleted is a copy whose database reads include soft-deleted rows ("yes"), as
+// nova's context.elevated(read_deleted='yes').
+func (c Context) WithReadDeleted(mode string) Context {
+	out := c.Clone()
+	out["read_deleted"] = mode
+	return out
+}
+
 // NewAdminContext is what nova.context.get_admin_context() sends (oslo.context 5.0 to_dict plus
 // nova's keys), with a fresh request id and the timestamp in nova's format (UTC, no zone).
 func NewAdminContext(now time.Time) Context {

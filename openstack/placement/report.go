@@ -214,6 +214,24 @@ func (p *Client) DeleteAllocations(ctx context.Context, consumer string) error {
 	return p.do(ctx, http.MethodDelete, "/allocations/"+consumer, "", nil, nil, 204, 404)
 }
 
+// ProviderAllocations lists the allocations against a provider: consumer uuid -> resource
+// class -> amount (nova's get_allocations_for_resource_provider, microversion 1.0).
+func (p *Client) ProviderAllocations(ctx context.Context, uuid string) (map[string]map[string]int, error) {
+	var body struct {
+		Allocations map[string]struct {
+			Resources map[string]int `json:"resources"`
+		} `json:"allocations"`
+	}
+	if err := p.do(ctx, http.MethodGet, "/resource_providers/"+uuid+"/allocations", "", nil, &body, 200); err != nil {
+		return nil, err
+	}
+	out := make(map[string]map[string]int, len(body.Allocations))
+	for consumer, a := range body.Allocations {
+		out[consumer] = a.Resources
+	}
+	return out, nil
+}
+
 // retrying runs one write against the cached provider; on a generation conflict it re-reads
 // the provider and tries again, up to nova's limit.
 func (p *Client) retrying(ctx context.Context, uuid string, write func(*Provider) (bool, error)) error {

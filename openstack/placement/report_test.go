@@ -63,4 +63,13 @@ func TestPlacementProviderInventoryTraits(t *testing.T) {
 	if err := p.DeleteAllocations(ctx, "00000000-0000-0000-0000-000000000001"); err != nil {
 		t.Fatalf("DeleteAllocations of an unknown consumer: %v", err)
 	}
+	const consumer = "00000000-0000-0000-0000-000000000002"
+	f.Allocate(consumer, uuid, map[string]int{"VCPU": 1, "MEMORY_MB": 256})
+	allocs, err := p.ProviderAllocations(ctx, uuid)
+	if err != nil || len(allocs) != 1 || allocs[consumer]["MEMORY_MB"] != 256 {
+		t.Fatalf("ProviderAllocations = %v, %v", allocs, err)
+	}
+	if err := p.DeleteAllocations(ctx, consumer); err != nil || f.HasAllocations(consumer) {
+		t.Fatalf("DeleteAllocations: %v, still there: %v", err, f.HasAllocations(consumer))
+	}
 }

@@ -25,6 +25,13 @@ type Server struct {
 	providers map[string]*fakeRP
 	writes    int
 	t         *testing.T
+	// allocations by consumer: what the scheduler claimed (one provider each here).
+	allocations map[string]allocation
+}
+
+type allocation struct {
+	provider  string
+	resources map[string]int
 }
 
 type fakeRP struct {
@@ -36,7 +43,7 @@ type fakeRP struct {
 
 // New starts a Server for the test's lifetime and returns a service client pointing at it.
 func New(t *testing.T) (*Server, *gophercloud.ServiceClient) {
-	f := &Server{providers: map[string]*fakeRP{}, t: t}
+	f := &Server{providers: map[string]*fakeRP{}, allocations: map[string]allocation{}, t: t}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	sc := &gophercloud.ServiceClient{ProviderClient: &gophercloud.ProviderClient{HTTPClient: *srv.Client()}, Endpoint: srv.URL + "/"}
@@ -131,7 +138,27 @@ func (f *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		want("1.6")
 		w.WriteHeader(204)
 	case r.Method == "DELETE" && len(parts) == 2 && parts[0] == "allocations":
-		w.WriteHeader(404)
+		if _, ok := f.allocations[parts[1]]; !ok {
+			w.WriteHeader(404)
+			return
+		}
+		delete(f.allocations, parts[1])
+		w.WriteHeader(204)
+	case r.Method == "GET" && len(parts) == 3 && parts[0] == "resource_providers" && parts[2] == "allocations":
+		if mv != "" {
+			want("1.0")
+		}
+		if f.providers[parts[1]] == nil {
+			w.WriteHeader(404)
+			return
+		}
+		out := map[string]any{}
+		for consumer, a := range f.allocations {
+			if a.provider == parts[1] {
+				out[consumer] = map[string]any{"resources": a.resources}
+			}
+		}
+		json.NewEncoder(w).Encode(map[string]any{"allocations": out, "resource_provider_generation": f.providers[parts[1]].generation})
 	default:
 		http.NotFound(w, r)
 	}
@@ -155,6 +182,21 @@ func (f *Server) Provider(uuid string) (ProviderState, bool) {
 	}
 	return ProviderState{UUID: rp.uuid, Name: rp.name, Generation: rp.generation,
 		Inventories: maps.Clone(rp.inventories), Traits: slices.Clone(rp.traits)}, true
+}
+
+// Allocate records a consumer's allocation against a provider, as the scheduler's claim does.
+func (f *Server) Allocate(consumer, provider string, resources map[string]int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.allocations[consumer] = allocation{provider: provider, resources: maps.Clone(resources)}
+}
+
+// HasAllocations says whether a consumer holds allocations.
+func (f *Server) HasAllocations(consumer string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.allocations[consumer]
+	return ok
 }
 
 // Providers is how many providers the server holds.
