@@ -70,19 +70,25 @@ func (a *Agent) saveInfoCache(ctx context.Context, rc rpc.Context, inst *instanc
 
 // instanceVIFs reads network_info from the instance's info cache.
 func instanceVIFs(inst *instance) []netmodel.VIF {
+	vifs, _ := parseInstanceVIFs(inst)
+	return vifs
+}
+
+// parseInstanceVIFs is instanceVIFs that says when the info cache does not parse.
+func parseInstanceVIFs(inst *instance) ([]netmodel.VIF, error) {
 	ic, _ := ovo.Value[*ovo.Object](inst.obj, "info_cache")
 	if ic == nil {
-		return nil
+		return nil, nil
 	}
 	text, _ := ovo.Value[string](ic, "network_info")
 	if text == "" {
-		return nil
+		return nil, nil
 	}
 	vifs, err := netmodel.ParseNetworkInfo(text)
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("instance %s: %w", inst.uuid(), err)
 	}
-	return vifs
+	return vifs, nil
 }
 
 // domainVIFs is what the domain definition needs of each VIF.

@@ -39,10 +39,8 @@ func (a *Agent) recoverInstances(ctx context.Context) error {
 	if err := a.reapOrphans(ctx, rc, known); err != nil {
 		return err
 	}
-	if a.c.taps != nil {
-		if _, err := a.reapTaps(ctx, insts); err != nil {
-			a.log.Warn("tap reaping at start-up failed; the periodic reaper retries", "error", err)
-		}
+	if _, err := a.reapTaps(ctx, insts); err != nil {
+		a.log.Warn("tap reaping at start-up skipped; the periodic reaper retries", "error", err)
 	}
 	return nil
 }

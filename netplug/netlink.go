@@ -235,7 +235,8 @@ func (n *Netlink) List(ctx context.Context) ([]Tap, error) {
 		if !IsTapName(a.Name) || l.Type() != "tuntap" {
 			continue
 		}
-		out = append(out, Tap{Name: a.Name, Master: names[a.MasterIndex], MTU: a.MTU, Up: a.Flags&unix.IFF_UP != 0})
+		out = append(out, Tap{Name: a.Name, Master: names[a.MasterIndex], MTU: a.MTU, Up: a.Flags&unix.IFF_UP != 0,
+			Carrier: a.RawFlags&unix.IFF_LOWER_UP != 0})
 	}
 	return out, nil
 }

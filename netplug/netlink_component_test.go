@@ -100,7 +100,7 @@ func TestNetlinkBridgeSettingsAndTapOpens(t *testing.T) {
 		t.Errorf("bridge %+v, want forward delay 0, STP off, MTU 1450", b)
 	}
 
-	errc := make(chan error, 1)
+	errc, release := make(chan error, 1), make(chan struct{})
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends in the test namespace
 		h, err := netns.GetFromName(ns)
@@ -125,8 +125,33 @@ func TestNetlinkBridgeSettingsAndTapOpens(t *testing.T) {
 			return
 		}
 		errc <- nil
+		<-release
 	}()
 	if err := <-errc; err != nil {
 		t.Fatalf("opening the plugged tap as QEMU would: %v", err)
+	}
+	carrier := func() bool {
+		taps, err := e.P.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tp := range taps {
+			if tp.Name == netplug.TapName(port) {
+				return tp.Carrier
+			}
+		}
+		t.Fatal("tap not listed")
+		return false
+	}
+	if !carrier() {
+		t.Error("a tap a process holds open is listed without carrier (the reaper would take a live guest's tap)")
+	}
+	close(release) // the process ends: the kernel drops the carrier
+	deadline := time.Now().Add(5 * time.Second)
+	for carrier() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if carrier() {
+		t.Error("the tap still shows carrier after its holder closed it")
 	}
 }

@@ -40,6 +40,9 @@ type Tap struct {
 	Master string // the bridge it is enslaved to, "" if none
 	MTU    int
 	Up     bool
+	// Carrier: a process holds the tap open (the QEMU of a running guest); the kernel reports
+	// carrier (IFF_LOWER_UP) exactly while one does.
+	Carrier bool
 }
 
 // Plugger plugs and unplugs VIFs. Every method is idempotent and bounded by its context.

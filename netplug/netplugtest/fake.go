@@ -22,9 +22,10 @@ type Fake struct {
 }
 
 type link struct {
-	master string
-	mtu    int
-	up     bool
+	master  string
+	mtu     int
+	up      bool
+	carrier bool
 }
 
 var _ netplug.Plugger = (*Fake)(nil)
@@ -121,7 +122,7 @@ func (f *Fake) List(ctx context.Context) ([]netplug.Tap, error) {
 	var out []netplug.Tap
 	for name, t := range f.taps {
 		if netplug.IsTapName(name) {
-			out = append(out, netplug.Tap{Name: name, Master: t.master, MTU: t.mtu, Up: t.up})
+			out = append(out, netplug.Tap{Name: name, Master: t.master, MTU: t.mtu, Up: t.up, Carrier: t.carrier})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -134,6 +135,16 @@ func (f *Fake) Bridge(name string) (mtu int, ok bool) {
 	defer f.mu.Unlock()
 	mtu, ok = f.bridges[name]
 	return mtu, ok
+}
+
+// SetCarrier says whether a process (a guest's QEMU) holds the tap open, as the kernel's carrier
+// would show it.
+func (f *Fake) SetCarrier(name string, on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t := f.taps[name]; t != nil {
+		t.carrier = on
+	}
 }
 
 // Taps lists the tap names the fake holds, sorted.
