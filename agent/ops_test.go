@@ -17,7 +17,7 @@ import (
 
 	"github.com/novalet/novalet/config"
 	"github.com/novalet/novalet/imagecache"
-	"github.com/novalet/novalet/imagecache/fakeglance"
+	"github.com/novalet/novalet/openstack/glance/glancetest"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/rpc/ovo"
 	"github.com/novalet/novalet/virt"
@@ -201,7 +201,7 @@ type opsEnv struct {
 	hv     *virttest.Fake
 	images *imagecache.Fake
 	caster *recordingCaster
-	glance *fakeglance.Server
+	glance *glancetest.Server
 	image  string
 	path   string
 	nextID int64
@@ -209,12 +209,12 @@ type opsEnv struct {
 
 func newOpsEnv(t *testing.T) *opsEnv {
 	t.Helper()
-	e := &opsEnv{cond: newOpsConductor(), hv: virttest.NewFake(), caster: &recordingCaster{}, glance: fakeglance.New(t), path: t.TempDir()}
+	e := &opsEnv{cond: newOpsConductor(), hv: virttest.NewFake(), caster: &recordingCaster{}, glance: glancetest.New(t), path: t.TempDir()}
 	var err error
 	if e.images, err = imagecache.NewFake(e.path); err != nil {
 		t.Fatal(err)
 	}
-	e.image = e.glance.Add(fakeglance.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: imagecache.FakeQcow2(1<<20, "")}).ID
+	e.image = e.glance.Add(glancetest.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: imagecache.FakeQcow2(1<<20, "")}).ID
 	_, sc := newFakePlacement(t)
 	e.a = testAgent(t, e.cond, t.TempDir(), NewPlacement(sc, discardLogger()))
 	e.a.rt.placement = NewPlacement(sc, discardLogger())
