@@ -12,7 +12,6 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
-	"net/http"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,8 +43,8 @@ type Cache interface {
 }
 
 // Request names one image to fetch and how to reach Glance. The caller resolves the endpoint
-// ([glance] api_servers / endpoint_override, else the context's service catalog) and the token
-// (the RPC context's auth token), as nova does.
+// (glance.Endpoint) and the token (the RPC context's auth token), as nova does; the cache's
+// Fetcher makes the calls.
 type Request struct {
 	ImageID string
 	// Endpoint is Glance's base URL, e.g. "http://controller:9292" (a trailing "/v2" is fine).
@@ -56,9 +55,6 @@ type Request struct {
 	ServiceToken string
 	// GlobalRequestID is sent as X-OpenStack-Request-ID so Glance's logs match the request.
 	GlobalRequestID string
-	// HTTPClient carries TLS settings; nil means http.DefaultClient. Deadlines come from ctx and
-	// the cache's options, not from the client.
-	HTTPClient *http.Client
 }
 
 // PruneResult tells what one pass did.

@@ -2,8 +2,11 @@ package imagecache
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/novalet/novalet/openstack/glance"
 )
 
 // Fake is the cache for other packages' tests: the real logic on a real directory (paths,
@@ -33,7 +36,13 @@ var _ Cache = (*Fake)(nil)
 func NewFake(instancesPath string) (*Fake, error) {
 	o := DefaultOptions()
 	o.InstancesPath = instancesPath
-	o.GlanceRetryDelay = 10 * time.Millisecond
+	gopts := glance.DefaultClientOptions()
+	gopts.RetryDelay = 10 * time.Millisecond
+	g, err := glance.NewClient(gopts)
+	if err != nil {
+		return nil, fmt.Errorf("imagecache: fake: %w", err)
+	}
+	o.Fetcher = g
 	return NewFakeWithOptions(o)
 }
 

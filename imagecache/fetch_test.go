@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/novalet/novalet/openstack/glance"
 	"github.com/novalet/novalet/openstack/glance/glancetest"
 )
 
@@ -26,7 +28,7 @@ func unitCache(t *testing.T, edit func(*Options)) (*Local, *bytes.Buffer) {
 	var buf bytes.Buffer
 	o := DefaultOptions()
 	o.InstancesPath = t.TempDir()
-	o.GlanceRetryDelay = time.Millisecond
+	o.Fetcher = testFetcher(t, 3)
 	o.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if edit != nil {
 		edit(&o)
@@ -35,6 +37,16 @@ func unitCache(t *testing.T, edit func(*Options)) (*Local, *bytes.Buffer) {
 		t.Fatal(err)
 	}
 	return newLocal(o, fakeTools{}), &buf
+}
+
+// testFetcher is a Glance client that retries quickly.
+func testFetcher(t *testing.T, retries int) Fetcher {
+	t.Helper()
+	g, err := glance.NewClient(glance.ClientOptions{Retries: retries, RetryDelay: time.Millisecond, MetadataTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -164,7 +176,7 @@ func TestErrorClassesOfLocalFailures(t *testing.T) {
 }
 
 func TestEnsureRetriesLikeNova(t *testing.T) {
-	c, _ := unitCache(t, func(o *Options) { o.GlanceRetries = 2 })
+	c, _ := unitCache(t, func(o *Options) { o.Fetcher = testFetcher(t, 2) })
 	g := glancetest.New(t)
 	img := g.Add(glancetest.Image{ID: uuid.NewString(), Data: rawData(4096)})
 	path := "/v2/images/" + img.ID
@@ -236,6 +248,37 @@ func TestOptionsValidate(t *testing.T) {
 	for _, want := range []string{"instances_path", "subdirectory_name", "download timeout"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("validate = %v, want it to name %s", err, want)
+		}
+	}
+}
+
+// stubFetcher fails every call with err.
+type stubFetcher struct{ err error }
+
+func (s stubFetcher) Image(context.Context, glance.Request) (*glance.Image, error) { return nil, s.err }
+func (s stubFetcher) Data(context.Context, glance.Request) (*glance.Data, error)   { return nil, s.err }
+
+// A fetcher's errors land in the cache's classes with their message unchanged; an error of no
+// glance class counts as Glance being unavailable.
+func TestFetcherErrorsAreReclassed(t *testing.T) {
+	cases := []struct {
+		err  error
+		want error
+	}{
+		{fmt.Errorf("%w: GET x: 404", glance.ErrNotFound), ErrNotFound},
+		{fmt.Errorf("%w: GET x: 403", glance.ErrNotAuthorized), ErrNotAuthorized},
+		{fmt.Errorf("%w: image has no associated data", glance.ErrInvalid), ErrInvalid},
+		{fmt.Errorf("%w: GET x: 503", glance.ErrUnavailable), ErrUnavailable},
+		{errors.New("something else"), ErrUnavailable},
+	}
+	for _, tc := range cases {
+		c, _ := unitCache(t, func(o *Options) { o.Fetcher = stubFetcher{tc.err} })
+		_, err := c.Ensure(testCtx(t), Request{ImageID: uuid.NewString(), Endpoint: "http://glance"})
+		if !errors.Is(err, tc.want) || !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.err.Error()) {
+			t.Errorf("fetcher error %v: Ensure = %v, want class %v with the cause", tc.err, err, tc.want)
+		}
+		if names := baseEntries(t, c); len(names) != 0 {
+			t.Errorf("fetcher error %v left %v", tc.err, names)
 		}
 	}
 }

@@ -13,14 +13,15 @@ import (
 	"github.com/novalet/novalet/agent"
 	"github.com/novalet/novalet/config"
 	"github.com/novalet/novalet/imagecache"
+	"github.com/novalet/novalet/openstack/glance"
 )
 
 // novaVersion is the nova release novalet stands in for: it goes where nova writes its own
 // version (domain metadata, SMBIOS, the config drive's publisher).
 const novaVersion = "26.2.2"
 
-// imageCacheOptions maps nova.conf onto the image cache.
-func imageCacheOptions(cfg *config.Config, log *slog.Logger) imagecache.Options {
+// imageCacheOptions maps nova.conf onto the image cache and its Glance client.
+func imageCacheOptions(cfg *config.Config, log *slog.Logger) (imagecache.Options, error) {
 	o := imagecache.DefaultOptions()
 	d, ic := cfg.Default, cfg.ImageCache
 	o.InstancesPath = d.InstancesPath
@@ -32,12 +33,18 @@ func imageCacheOptions(cfg *config.Config, log *slog.Logger) imagecache.Options 
 	o.RemoveUnusedOriginalMinimumAge = time.Duration(ic.RemoveUnusedOriginalMinimumAgeSeconds) * time.Second
 	o.RemoveUnusedResizedMinimumAge = time.Duration(ic.RemoveUnusedResizedMinimumAgeSeconds) * time.Second
 	o.FreeSpaceWatermark = int64(cfg.Novalet.MinFreeDiskMB) << 20
-	o.GlanceRetries = cfg.Glance.NumRetries
+	gopts := glance.DefaultClientOptions()
+	gopts.Retries = cfg.Glance.NumRetries
+	fetcher, err := glance.NewClient(gopts)
+	if err != nil {
+		return o, err
+	}
+	o.Fetcher = fetcher
 	if d.MkisofsCmd != "" {
 		o.MkisofsCmd = d.MkisofsCmd
 	}
 	o.Logger = log
-	return o
+	return o, nil
 }
 
 // computeOptions maps nova.conf onto the agent's instance operations.

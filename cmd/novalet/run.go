@@ -106,7 +106,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 		Metrics:          m,
 	}, rpc.NewConductorClient(client, rpc.CallOptions{}), hv, placementFactory(cfg, log), log)
 
-	icOpts := imageCacheOptions(cfg, log)
+	icOpts, err := imageCacheOptions(cfg, log)
+	if err != nil {
+		return err
+	}
 	icOpts.Observer = imageCacheMetrics{m}
 	images, err := imagecache.New(icOpts)
 	if err != nil {
