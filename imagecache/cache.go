@@ -1,7 +1,8 @@
 // Package imagecache owns the node's image files the way nova's libvirt driver lays them out:
 // Glance v2 downloads cached in <instances_path>/_base/<sha1(image id)> (verified while
 // streaming, format-inspected, converted to raw when force_raw_images), per-instance qcow2
-// overlays with their disk.info, config-drive ISOs, and pruning of unused bases.
+// overlays with their disk.info, config-drive ISOs, pruning of unused bases, and the cache's
+// usage. Glance is reached through a Fetcher (openstack/glance's client).
 //
 // Cache is the port; Local is the real implementation on the local file system (qemu-img and
 // genisoimage do the image work), Fake is the in-process double for other packages' tests. Both
@@ -37,6 +38,10 @@ type Cache interface {
 	// kernel_id, ramdisk_id) of every instance on this host; bases backing an instance disk
 	// under instances_path are kept as well. now is the reference time for ages.
 	Prune(ctx context.Context, inUse map[string]bool, now time.Time) (PruneResult, error)
+	// Usage reports the cache's state: the base files' size on disk, how many of them instance
+	// disks under instances_path are backed by and how many are unused, and the free space of
+	// instances_path. A cache with no base directory yet is empty, not an error.
+	Usage(ctx context.Context) (Usage, error)
 	// CleanLeftovers removes temp files that interrupted downloads, conversions, overlays and
 	// config drives left behind. It is meant for start-up, before work is accepted.
 	CleanLeftovers(ctx context.Context) ([]string, error)
@@ -63,6 +68,15 @@ type PruneResult struct {
 	FreedBytes int64    // their allocated size
 	InUse      int      // base files kept because an instance uses them
 	TooYoung   int      // unused base files kept because they are younger than the minimum age
+}
+
+// Usage is the cache's state at one moment. Base files are "<sha1>" and nova's legacy
+// "<sha1>_<suffix>" copies; temp files of work in progress are not counted.
+type Usage struct {
+	SizeBytes int64 // space the base files take on disk (allocated, so a sparse base counts less)
+	InUse     int   // base files an instance disk under instances_path is backed by
+	Unused    int   // the other base files: those Prune may remove
+	FreeBytes int64 // free space of the file system holding instances_path
 }
 
 // BaseName is the cache file name nova gives an image: sha1 of the id, hex.

@@ -23,7 +23,7 @@ type Fake struct {
 
 // FakeCall records one call to the Fake.
 type FakeCall struct {
-	Op      string // "Ensure", "CreateOverlay", "BuildConfigDrive", "Prune", "CleanLeftovers"
+	Op      string // "Ensure", "CreateOverlay", "BuildConfigDrive", "Prune", "Usage", "CleanLeftovers"
 	ImageID string // Ensure
 	Path    string // CreateOverlay's base, BuildConfigDrive's instance directory
 	Size    int64  // CreateOverlay's root size
@@ -113,6 +113,14 @@ func (f *Fake) Prune(ctx context.Context, inUse map[string]bool, now time.Time) 
 		return PruneResult{}, err
 	}
 	return f.local.Prune(ctx, inUse, now)
+}
+
+// Usage implements Cache.
+func (f *Fake) Usage(ctx context.Context) (Usage, error) {
+	if err := f.record(FakeCall{Op: "Usage"}); err != nil {
+		return Usage{}, err
+	}
+	return f.local.Usage(ctx)
 }
 
 // CleanLeftovers implements Cache.

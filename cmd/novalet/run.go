@@ -115,7 +115,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 	if err != nil {
 		return err
 	}
-	_ = m.WatchImageCache(metrics.FSImageCache{InstancesPath: icOpts.InstancesPath, SubdirectoryName: icOpts.SubdirectoryName})
+	_ = m.WatchImageCache(imageCacheUsage{images})
 	_ = m.WatchInventory(a.Inventory)
 	_ = m.WatchQueueDepth(a.QueueDepth)
 	if removed, err := images.CleanLeftovers(startCtx); err != nil {

@@ -51,6 +51,7 @@ func Run(t *testing.T, cfg Config) {
 		{"CreateOverlayRefusesBadArguments", testCreateOverlayBad},
 		{"BuildConfigDrive", testBuildConfigDrive},
 		{"PruneKeepsInUseAndYoung", testPrune},
+		{"UsageCountsBasesInUseAndUnused", testUsage},
 		{"CleanLeftovers", testCleanLeftovers},
 	}
 	for _, tc := range tests {
