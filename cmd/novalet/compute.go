@@ -75,6 +75,7 @@ func computeOptions(cfg *config.Config) agent.ComputeOptions {
 		Console: agent.ConsoleOptions{VNCEnabled: cfg.VNC.Enabled, NoVNCProxyBaseURL: cfg.VNC.NoVNCProxyBaseURL,
 			ProxyClientAddress: cfg.VNC.ServerProxyclientAddress, TokenTTL: cfg.ConsoleAuth.TokenTTL},
 		SyncPowerStateInterval:      time.Duration(d.SyncPowerStateInterval) * time.Second,
+		ImageCacheManagerInterval:   periodicSpacing(cfg.ImageCache.ManagerInterval),
 		ResumeGuestsStateOnHostBoot: d.ResumeGuestsStateOnHostBoot,
 		SoftRebootTimeout:           time.Duration(cfg.Libvirt.WaitSoftRebootSeconds) * time.Second,
 		Domain: agent.DomainDefaults{
@@ -83,6 +84,22 @@ func computeOptions(cfg *config.Config) agent.ComputeOptions {
 			NovaVersion: novaVersion,
 		},
 	}
+}
+
+// defaultPeriodicSpacing is oslo.service's DEFAULT_INTERVAL: a periodic task of spacing 0
+// runs this often.
+const defaultPeriodicSpacing = 60 * time.Second
+
+// periodicSpacing reads a periodic task's interval option as oslo.service does: negative
+// disables the task (the agent's loops take <= 0 so), 0 means the default spacing.
+func periodicSpacing(seconds int) time.Duration {
+	switch {
+	case seconds < 0:
+		return -1
+	case seconds == 0:
+		return defaultPeriodicSpacing
+	}
+	return time.Duration(seconds) * time.Second
 }
 
 // machineTypeFor reads [libvirt] hw_machine_type ("x86_64=q35,armv7l=virt" as a list) for arch.
