@@ -207,6 +207,7 @@ func (a *Agent) Run(ctx context.Context) {
 		defer wg.Done()
 		a.tapReaperLoop(ctx)
 	}()
+	wg.Go(func() { a.imageCacheManagerLoop(ctx) })
 	go func() {
 		defer wg.Done()
 		a.svc.heartbeat(ctx, a.opts.ReportInterval)

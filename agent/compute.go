@@ -30,6 +30,9 @@ type ComputeOptions struct {
 	Console              ConsoleOptions
 	// SyncPowerStateInterval is [DEFAULT] sync_power_state_interval; <= 0 disables the sync.
 	SyncPowerStateInterval time.Duration
+	// ImageCacheManagerInterval is [image_cache] manager_interval, the spacing of the image
+	// cache manager's passes; <= 0 disables them.
+	ImageCacheManagerInterval time.Duration
 	// ResumeGuestsStateOnHostBoot restarts guests that should run but do not at start-up.
 	ResumeGuestsStateOnHostBoot bool
 	// Domain is what every domain gets from nova.conf ([libvirt], [vnc]).

@@ -17,8 +17,8 @@ import (
 
 	"github.com/novalet/novalet/config"
 	"github.com/novalet/novalet/imagecache"
-	"github.com/novalet/novalet/imagecache/fakeglance"
 	"github.com/novalet/novalet/netplug/netplugtest"
+	"github.com/novalet/novalet/openstack/glance/glancetest"
 	"github.com/novalet/novalet/openstack/placement"
 	"github.com/novalet/novalet/openstack/placement/placementtest"
 	"github.com/novalet/novalet/rpc"
@@ -204,7 +204,7 @@ type opsEnv struct {
 	hv     *virttest.Fake
 	images *imagecache.Fake
 	caster *recordingCaster
-	glance *fakeglance.Server
+	glance *glancetest.Server
 	net    *fakeNetwork
 	taps   *netplugtest.Fake
 	image  string
@@ -214,13 +214,13 @@ type opsEnv struct {
 
 func newOpsEnv(t *testing.T) *opsEnv {
 	t.Helper()
-	e := &opsEnv{cond: newOpsConductor(), hv: virttest.NewFake(), caster: &recordingCaster{}, glance: fakeglance.New(t), path: t.TempDir(),
+	e := &opsEnv{cond: newOpsConductor(), hv: virttest.NewFake(), caster: &recordingCaster{}, glance: glancetest.New(t), path: t.TempDir(),
 		net: newFakeNetwork(), taps: netplugtest.NewFake()}
 	var err error
 	if e.images, err = imagecache.NewFake(e.path); err != nil {
 		t.Fatal(err)
 	}
-	e.image = e.glance.Add(fakeglance.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: imagecache.FakeQcow2(1<<20, "")}).ID
+	e.image = e.glance.Add(glancetest.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: imagecache.FakeQcow2(1<<20, "")}).ID
 	_, sc := placementtest.New(t)
 	pl := placement.New(sc, discardLogger())
 	e.a = testAgent(t, e.cond, t.TempDir(), pl, func(d *Deps, o *Options) {

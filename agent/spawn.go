@@ -12,6 +12,7 @@ import (
 	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/netmodel"
+	"github.com/novalet/novalet/openstack/glance"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/virt"
 )
@@ -82,7 +83,7 @@ func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in sp
 	})
 
 	phase := time.Now()
-	endpoint, err := glanceEndpoint(c.opts.Glance, rc)
+	endpoint, err := glance.Endpoint(c.opts.Glance, rc.ServiceCatalog)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,8 @@
 // Package imagecache owns the node's image files the way nova's libvirt driver lays them out:
 // Glance v2 downloads cached in <instances_path>/_base/<sha1(image id)> (verified while
 // streaming, format-inspected, converted to raw when force_raw_images), per-instance qcow2
-// overlays with their disk.info, config-drive ISOs, and pruning of unused bases.
+// overlays with their disk.info, config-drive ISOs, pruning of unused bases, and the cache's
+// usage. Glance is reached through a Fetcher (openstack/glance's client).
 //
 // Cache is the port; Local is the real implementation on the local file system (qemu-img and
 // genisoimage do the image work), Fake is the in-process double for other packages' tests. Both
@@ -12,7 +13,6 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
-	"net/http"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,14 +38,18 @@ type Cache interface {
 	// kernel_id, ramdisk_id) of every instance on this host; bases backing an instance disk
 	// under instances_path are kept as well. now is the reference time for ages.
 	Prune(ctx context.Context, inUse map[string]bool, now time.Time) (PruneResult, error)
+	// Usage reports the cache's state: the base files' size on disk, how many of them instance
+	// disks under instances_path are backed by and how many are unused, and the free space of
+	// instances_path. A cache with no base directory yet is empty, not an error.
+	Usage(ctx context.Context) (Usage, error)
 	// CleanLeftovers removes temp files that interrupted downloads, conversions, overlays and
 	// config drives left behind. It is meant for start-up, before work is accepted.
 	CleanLeftovers(ctx context.Context) ([]string, error)
 }
 
 // Request names one image to fetch and how to reach Glance. The caller resolves the endpoint
-// ([glance] api_servers / endpoint_override, else the context's service catalog) and the token
-// (the RPC context's auth token), as nova does.
+// (glance.Endpoint) and the token (the RPC context's auth token), as nova does; the cache's
+// Fetcher makes the calls.
 type Request struct {
 	ImageID string
 	// Endpoint is Glance's base URL, e.g. "http://controller:9292" (a trailing "/v2" is fine).
@@ -56,9 +60,6 @@ type Request struct {
 	ServiceToken string
 	// GlobalRequestID is sent as X-OpenStack-Request-ID so Glance's logs match the request.
 	GlobalRequestID string
-	// HTTPClient carries TLS settings; nil means http.DefaultClient. Deadlines come from ctx and
-	// the cache's options, not from the client.
-	HTTPClient *http.Client
 }
 
 // PruneResult tells what one pass did.
@@ -67,6 +68,15 @@ type PruneResult struct {
 	FreedBytes int64    // their allocated size
 	InUse      int      // base files kept because an instance uses them
 	TooYoung   int      // unused base files kept because they are younger than the minimum age
+}
+
+// Usage is the cache's state at one moment. Base files are "<sha1>" and nova's legacy
+// "<sha1>_<suffix>" copies; temp files of work in progress are not counted.
+type Usage struct {
+	SizeBytes int64 // space the base files take on disk (allocated, so a sparse base counts less)
+	InUse     int   // base files an instance disk under instances_path is backed by
+	Unused    int   // the other base files: those Prune may remove
+	FreeBytes int64 // free space of the file system holding instances_path
 }
 
 // BaseName is the cache file name nova gives an image: sha1 of the id, hex.

@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"hash"
 	"strings"
+
+	"github.com/novalet/novalet/openstack/glance"
 )
 
 // hashers are the os_hash_algo names Python's hashlib.new accepts that Go's standard library
@@ -39,7 +41,7 @@ type verifier struct {
 
 // newVerifier picks the check; nil means the image carries nothing to check against. An
 // os_hash_algo we cannot compute fails the download, as it does in glanceclient.
-func newVerifier(img *glanceImage, contentMD5 string) (*verifier, error) {
+func newVerifier(img *glance.Image, contentMD5 string) (*verifier, error) {
 	if img.OSHashValue != "" {
 		algo := strings.ToLower(img.OSHashAlgo)
 		mk, ok := hashers[algo]

@@ -5,6 +5,8 @@ import (
 	"io"
 	"math"
 	"os"
+
+	"github.com/novalet/novalet/openstack/glance"
 )
 
 // recordingWriter remembers the local write error so a failed copy can be told apart from a
@@ -22,16 +24,16 @@ func (w *recordingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// download streams the image's data into f, verifying size and digest while it goes, and
-// syncs f. It returns the number of bytes written.
-func download(ctx context.Context, g *glanceClient, img *glanceImage, f *os.File) (int64, error) {
-	resp, err := g.data(ctx)
+// download streams the image's data from the fetcher into f, verifying size and digest while
+// it goes, and syncs f. It returns the number of bytes written.
+func download(ctx context.Context, fetcher Fetcher, req glance.Request, img *glance.Image, f *os.File) (int64, error) {
+	data, err := fetcher.Data(ctx, req)
 	if err != nil {
-		return 0, err
+		return 0, fromGlance(err)
 	}
-	defer func() { _ = resp.Body.Close() }()
+	defer func() { _ = data.Body.Close() }()
 
-	v, err := newVerifier(img, resp.Header.Get("Content-MD5"))
+	v, err := newVerifier(img, data.ContentMD5)
 	if err != nil {
 		return 0, err
 	}
@@ -47,7 +49,7 @@ func download(ctx context.Context, g *glanceClient, img *glanceImage, f *os.File
 		dst = io.MultiWriter(w, v)
 	}
 	buf := make([]byte, 1<<20)
-	n, err := io.CopyBuffer(dst, io.LimitReader(resp.Body, limit), buf)
+	n, err := io.CopyBuffer(dst, io.LimitReader(data.Body, limit), buf)
 	switch {
 	case w.err != nil:
 		return n, fsErr(w.err, "writing %s", f.Name())

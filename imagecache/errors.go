@@ -46,6 +46,15 @@ func classed(class error, format string, args ...any) error {
 	return fmt.Errorf("%w: %s", class, fmt.Sprintf(format, args...))
 }
 
+// reclassed puts err in class as well, leaving its message as it is: for an error that
+// already names its class in the same words (glance's).
+func reclassed(class, err error) error { return &reclassedError{class: class, err: err} }
+
+type reclassedError struct{ class, err error }
+
+func (e *reclassedError) Error() string   { return e.err.Error() }
+func (e *reclassedError) Unwrap() []error { return []error{e.class, e.err} }
+
 // classedErr attaches an error class to an existing error, keeping it in the chain.
 func classedErr(class error, err error, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %w", class, fmt.Sprintf(format, args...), err)

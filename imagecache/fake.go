@@ -2,8 +2,11 @@ package imagecache
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/novalet/novalet/openstack/glance"
 )
 
 // Fake is the cache for other packages' tests: the real logic on a real directory (paths,
@@ -20,7 +23,7 @@ type Fake struct {
 
 // FakeCall records one call to the Fake.
 type FakeCall struct {
-	Op      string // "Ensure", "CreateOverlay", "BuildConfigDrive", "Prune", "CleanLeftovers"
+	Op      string // "Ensure", "CreateOverlay", "BuildConfigDrive", "Prune", "Usage", "CleanLeftovers"
 	ImageID string // Ensure
 	Path    string // CreateOverlay's base, BuildConfigDrive's instance directory
 	Size    int64  // CreateOverlay's root size
@@ -33,7 +36,13 @@ var _ Cache = (*Fake)(nil)
 func NewFake(instancesPath string) (*Fake, error) {
 	o := DefaultOptions()
 	o.InstancesPath = instancesPath
-	o.GlanceRetryDelay = 10 * time.Millisecond
+	gopts := glance.DefaultClientOptions()
+	gopts.RetryDelay = 10 * time.Millisecond
+	g, err := glance.NewClient(gopts)
+	if err != nil {
+		return nil, fmt.Errorf("imagecache: fake: %w", err)
+	}
+	o.Fetcher = g
 	return NewFakeWithOptions(o)
 }
 
@@ -104,6 +113,14 @@ func (f *Fake) Prune(ctx context.Context, inUse map[string]bool, now time.Time) 
 		return PruneResult{}, err
 	}
 	return f.local.Prune(ctx, inUse, now)
+}
+
+// Usage implements Cache.
+func (f *Fake) Usage(ctx context.Context) (Usage, error) {
+	if err := f.record(FakeCall{Op: "Usage"}); err != nil {
+		return Usage{}, err
+	}
+	return f.local.Usage(ctx)
 }
 
 // CleanLeftovers implements Cache.

@@ -22,10 +22,10 @@ func (c *Local) fetch(ctx context.Context, req Request, name string) (string, in
 	if err := os.MkdirAll(baseDir, 0o755); err != nil {
 		return "", 0, fsErr(err, "creating %s", baseDir)
 	}
-	g := newGlanceClient(req, &c.opts)
-	img, err := g.image(ctx)
+	greq := glanceRequest(req)
+	img, err := c.fetcher.Image(ctx, greq)
 	if err != nil {
-		return "", 0, err
+		return "", 0, fromGlance(err)
 	}
 	if err := checkImage(img); err != nil {
 		return "", 0, err
@@ -60,7 +60,7 @@ func (c *Local) fetch(ctx context.Context, req Request, name string) (string, in
 	if err != nil {
 		return "", 0, fsErr(err, "opening %s", part)
 	}
-	n, err := download(ctx, g, img, f)
+	n, err := download(ctx, c.fetcher, greq, img, f)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fsErr(cerr, "closing %s", part)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,7 +18,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/novalet/novalet/imagecache/fakeglance"
+	"github.com/novalet/novalet/openstack/glance"
+	"github.com/novalet/novalet/openstack/glance/glancetest"
 )
 
 // unitCache is Local with the Go stand-ins for qemu-img and genisoimage, logging into buf.
@@ -26,7 +28,7 @@ func unitCache(t *testing.T, edit func(*Options)) (*Local, *bytes.Buffer) {
 	var buf bytes.Buffer
 	o := DefaultOptions()
 	o.InstancesPath = t.TempDir()
-	o.GlanceRetryDelay = time.Millisecond
+	o.Fetcher = testFetcher(t, 3)
 	o.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if edit != nil {
 		edit(&o)
@@ -35,6 +37,16 @@ func unitCache(t *testing.T, edit func(*Options)) (*Local, *bytes.Buffer) {
 		t.Fatal(err)
 	}
 	return newLocal(o, fakeTools{}), &buf
+}
+
+// testFetcher is a Glance client that retries quickly.
+func testFetcher(t *testing.T, retries int) Fetcher {
+	t.Helper()
+	g, err := glance.NewClient(glance.ClientOptions{Retries: retries, RetryDelay: time.Millisecond, MetadataTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -48,7 +60,7 @@ func rawData(n int) []byte {
 	return b[:n]
 }
 
-func reqFor(g *fakeglance.Server, id string) Request {
+func reqFor(g *glancetest.Server, id string) Request {
 	return Request{ImageID: id, Endpoint: g.URL, Token: "secret-user-token"}
 }
 
@@ -67,15 +79,15 @@ func baseEntries(t *testing.T, c *Local) []string {
 
 func TestEnsureOtherHashAlgorithms(t *testing.T) {
 	c, _ := unitCache(t, nil)
-	g := fakeglance.New(t)
+	g := glancetest.New(t)
 	data := rawData(8192)
 	sum := sha256.Sum256(data)
-	ok := g.Add(fakeglance.Image{ID: uuid.NewString(), Data: data, OSHashAlgo: "sha256", OSHashValue: hex.EncodeToString(sum[:])})
+	ok := g.Add(glancetest.Image{ID: uuid.NewString(), Data: data, OSHashAlgo: "sha256", OSHashValue: hex.EncodeToString(sum[:])})
 	if _, err := c.Ensure(testCtx(t), reqFor(g, ok.ID)); err != nil {
 		t.Fatalf("sha256 image: %v", err)
 	}
 	// glanceclient fails on an algorithm hashlib lacks; so do we, before writing anything.
-	odd := g.Add(fakeglance.Image{ID: uuid.NewString(), Data: data, OSHashAlgo: "whirlpool", OSHashValue: "00"})
+	odd := g.Add(glancetest.Image{ID: uuid.NewString(), Data: data, OSHashAlgo: "whirlpool", OSHashValue: "00"})
 	if _, err := c.Ensure(testCtx(t), reqFor(g, odd.ID)); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("unknown os_hash_algo: %v, want ErrInvalid", err)
 	}
@@ -86,14 +98,14 @@ func TestEnsureOtherHashAlgorithms(t *testing.T) {
 
 func TestEnsureContentMD5Fallback(t *testing.T) {
 	c, _ := unitCache(t, nil)
-	g := fakeglance.New(t)
-	img := g.Add(fakeglance.Image{ID: uuid.NewString(), Data: rawData(8192), NoHash: true, NoChecksum: true, ContentMD5: true})
+	g := glancetest.New(t)
+	img := g.Add(glancetest.Image{ID: uuid.NewString(), Data: rawData(8192), NoHash: true, NoChecksum: true, ContentMD5: true})
 	g.Corrupt(img.ID)
 	if _, err := c.Ensure(testCtx(t), reqFor(g, img.ID)); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "Content-MD5") {
 		t.Fatalf("corrupt data against Content-MD5: %v, want ErrCorrupt", err)
 	}
 	// Nothing at all to check against: glanceclient accepts the bytes, and so do we.
-	plain := g.Add(fakeglance.Image{ID: uuid.NewString(), Data: rawData(4096), NoHash: true, NoChecksum: true})
+	plain := g.Add(glancetest.Image{ID: uuid.NewString(), Data: rawData(4096), NoHash: true, NoChecksum: true})
 	if _, err := c.Ensure(testCtx(t), reqFor(g, plain.ID)); err != nil {
 		t.Fatalf("image without any checksum: %v", err)
 	}
@@ -101,20 +113,20 @@ func TestEnsureContentMD5Fallback(t *testing.T) {
 
 func TestEnsureUnitFormatChecks(t *testing.T) {
 	c, _ := unitCache(t, nil)
-	g := fakeglance.New(t)
-	posing := g.Add(fakeglance.Image{ID: uuid.NewString(), DiskFormat: "raw", Data: FakeQcow2(1<<20, "")})
+	g := glancetest.New(t)
+	posing := g.Add(glancetest.Image{ID: uuid.NewString(), DiskFormat: "raw", Data: FakeQcow2(1<<20, "")})
 	if _, err := c.Ensure(testCtx(t), reqFor(g, posing.ID)); !errors.Is(err, ErrCorrupt) ||
 		!strings.Contains(err.Error(), "image content is qcow2 but its disk_format is raw") {
 		t.Fatalf("qcow2 declared raw: %v", err)
 	}
-	backed := g.Add(fakeglance.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: FakeQcow2(1<<20, "/etc/passwd")})
+	backed := g.Add(glancetest.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: FakeQcow2(1<<20, "/etc/passwd")})
 	if _, err := c.Ensure(testCtx(t), reqFor(g, backed.ID)); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "backing file") {
 		t.Fatalf("qcow2 with a backing file: %v", err)
 	}
 	if names := baseEntries(t, c); len(names) != 0 {
 		t.Fatalf("refused images left %v", names)
 	}
-	good := g.Add(fakeglance.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: FakeQcow2(3<<20, "")})
+	good := g.Add(glancetest.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: FakeQcow2(3<<20, "")})
 	base, err := c.Ensure(testCtx(t), reqFor(g, good.ID))
 	if err != nil {
 		t.Fatalf("qcow2: %v", err)
@@ -131,8 +143,8 @@ func TestEnsureUnitFormatChecks(t *testing.T) {
 func TestEnsureNoSpaceBeforeDownloading(t *testing.T) {
 	c, _ := unitCache(t, nil)
 	c.freeSpace = func(string) (int64, error) { return 1000, nil }
-	g := fakeglance.New(t)
-	img := g.Add(fakeglance.Image{ID: uuid.NewString(), Data: rawData(4096)})
+	g := glancetest.New(t)
+	img := g.Add(glancetest.Image{ID: uuid.NewString(), Data: rawData(4096)})
 	_, err := c.Ensure(testCtx(t), reqFor(g, img.ID))
 	if !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("Ensure on a full disk = %v, want ErrNoSpace", err)
@@ -164,9 +176,9 @@ func TestErrorClassesOfLocalFailures(t *testing.T) {
 }
 
 func TestEnsureRetriesLikeNova(t *testing.T) {
-	c, _ := unitCache(t, func(o *Options) { o.GlanceRetries = 2 })
-	g := fakeglance.New(t)
-	img := g.Add(fakeglance.Image{ID: uuid.NewString(), Data: rawData(4096)})
+	c, _ := unitCache(t, func(o *Options) { o.Fetcher = testFetcher(t, 2) })
+	g := glancetest.New(t)
+	img := g.Add(glancetest.Image{ID: uuid.NewString(), Data: rawData(4096)})
 	path := "/v2/images/" + img.ID
 	for range 3 {
 		g.FailNext(path, http.StatusServiceUnavailable)
@@ -191,9 +203,9 @@ func TestEnsureRetriesLikeNova(t *testing.T) {
 
 func TestEnsureEndpointForms(t *testing.T) {
 	c, _ := unitCache(t, nil)
-	g := fakeglance.New(t)
+	g := glancetest.New(t)
 	for _, ep := range []string{g.URL, g.URL + "/", g.URL + "/v2", g.URL + "/v2/"} {
-		img := g.Add(fakeglance.Image{ID: uuid.NewString(), Data: rawData(1024)})
+		img := g.Add(glancetest.Image{ID: uuid.NewString(), Data: rawData(1024)})
 		if _, err := c.Ensure(testCtx(t), Request{ImageID: img.ID, Endpoint: ep}); err != nil {
 			t.Errorf("endpoint %q: %v", ep, err)
 		}
@@ -202,9 +214,9 @@ func TestEnsureEndpointForms(t *testing.T) {
 
 func TestTokenIsNeverLogged(t *testing.T) {
 	c, logs := unitCache(t, nil)
-	g := fakeglance.New(t)
-	img := g.Add(fakeglance.Image{ID: uuid.NewString(), Data: rawData(4096)})
-	bad := g.Add(fakeglance.Image{ID: uuid.NewString(), Data: rawData(4096)})
+	g := glancetest.New(t)
+	img := g.Add(glancetest.Image{ID: uuid.NewString(), Data: rawData(4096)})
+	bad := g.Add(glancetest.Image{ID: uuid.NewString(), Data: rawData(4096)})
 	g.Corrupt(bad.ID)
 	if _, err := c.Ensure(testCtx(t), reqFor(g, img.ID)); err != nil {
 		t.Fatal(err)
@@ -236,6 +248,37 @@ func TestOptionsValidate(t *testing.T) {
 	for _, want := range []string{"instances_path", "subdirectory_name", "download timeout"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("validate = %v, want it to name %s", err, want)
+		}
+	}
+}
+
+// stubFetcher fails every call with err.
+type stubFetcher struct{ err error }
+
+func (s stubFetcher) Image(context.Context, glance.Request) (*glance.Image, error) { return nil, s.err }
+func (s stubFetcher) Data(context.Context, glance.Request) (*glance.Data, error)   { return nil, s.err }
+
+// A fetcher's errors land in the cache's classes with their message unchanged; an error of no
+// glance class counts as Glance being unavailable.
+func TestFetcherErrorsAreReclassed(t *testing.T) {
+	cases := []struct {
+		err  error
+		want error
+	}{
+		{fmt.Errorf("%w: GET x: 404", glance.ErrNotFound), ErrNotFound},
+		{fmt.Errorf("%w: GET x: 403", glance.ErrNotAuthorized), ErrNotAuthorized},
+		{fmt.Errorf("%w: image has no associated data", glance.ErrInvalid), ErrInvalid},
+		{fmt.Errorf("%w: GET x: 503", glance.ErrUnavailable), ErrUnavailable},
+		{errors.New("something else"), ErrUnavailable},
+	}
+	for _, tc := range cases {
+		c, _ := unitCache(t, func(o *Options) { o.Fetcher = stubFetcher{tc.err} })
+		_, err := c.Ensure(testCtx(t), Request{ImageID: uuid.NewString(), Endpoint: "http://glance"})
+		if !errors.Is(err, tc.want) || !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.err.Error()) {
+			t.Errorf("fetcher error %v: Ensure = %v, want class %v with the cause", tc.err, err, tc.want)
+		}
+		if names := baseEntries(t, c); len(names) != 0 {
+			t.Errorf("fetcher error %v left %v", tc.err, names)
 		}
 	}
 }

@@ -19,6 +19,7 @@ type Local struct {
 	opts    Options
 	log     *slog.Logger
 	tools   diskTool
+	fetcher Fetcher
 	flights flightGroup
 	// locks guards, per base name, the moment a base is looked up and touched against the
 	// moment Prune removes it; per disk.info path, its read-modify-write.
@@ -37,8 +38,9 @@ func New(opts Options) (*Local, error) {
 	return newLocal(opts, newHostTools(&opts)), nil
 }
 
+// newLocal makes a cache of validated options (validate fills in the fetcher).
 func newLocal(opts Options, tools diskTool) *Local {
-	return &Local{opts: opts, log: opts.logger(), tools: tools, freeSpace: statfsFree}
+	return &Local{opts: opts, log: opts.logger(), tools: tools, fetcher: opts.Fetcher, freeSpace: statfsFree}
 }
 
 // BaseDir is <instances_path>/<subdirectory_name>.

@@ -18,8 +18,8 @@ import (
 
 	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/imagecache/cachetest"
-	"github.com/novalet/novalet/imagecache/fakeglance"
 	"github.com/novalet/novalet/internal/testenv"
+	"github.com/novalet/novalet/openstack/glance/glancetest"
 )
 
 // requireTools fails the test unless the host programs the real cache runs are installed.
@@ -132,7 +132,7 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
-func request(g *fakeglance.Server, id string) imagecache.Request {
+func request(g *glancetest.Server, id string) imagecache.Request {
 	return imagecache.Request{ImageID: id, Endpoint: g.URL, Token: "user-token"}
 }
 
@@ -154,8 +154,8 @@ func requireEmptyDir(t *testing.T, dir string) {
 func TestLocalQcow2IsConvertedToRaw(t *testing.T) {
 	dir := t.TempDir()
 	c := newLocal(t, dir, nil)
-	g := fakeglance.New(t)
-	img := g.Add(fakeglance.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: guestImage(t)})
+	g := glancetest.New(t)
+	img := g.Add(glancetest.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: guestImage(t)})
 	base, err := c.Ensure(ctx(t), request(g, img.ID))
 	if err != nil {
 		t.Fatalf("Ensure: %v", err)
@@ -184,8 +184,8 @@ func TestLocalQcow2IsConvertedToRaw(t *testing.T) {
 func TestLocalQcow2KeptWithoutForceRaw(t *testing.T) {
 	dir := t.TempDir()
 	c := newLocal(t, dir, func(o *imagecache.Options) { o.ForceRawImages = false })
-	g := fakeglance.New(t)
-	img := g.Add(fakeglance.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: guestImage(t)})
+	g := glancetest.New(t)
+	img := g.Add(glancetest.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: guestImage(t)})
 	base, err := c.Ensure(ctx(t), request(g, img.ID))
 	if err != nil {
 		t.Fatalf("Ensure: %v", err)
@@ -205,10 +205,10 @@ func TestLocalQcow2KeptWithoutForceRaw(t *testing.T) {
 func TestLocalRejectsQcow2DeclaredRaw(t *testing.T) {
 	dir := t.TempDir()
 	c := newLocal(t, dir, nil)
-	g := fakeglance.New(t)
+	g := glancetest.New(t)
 	// Debian's deep inspection: a qcow2 posing as raw would have QEMU read a guest-controlled
 	// header (and its backing file) from what nova hands it as a plain disk.
-	img := g.Add(fakeglance.Image{ID: uuid.NewString(), DiskFormat: "raw", Data: guestImage(t)})
+	img := g.Add(glancetest.Image{ID: uuid.NewString(), DiskFormat: "raw", Data: guestImage(t)})
 	_, err := c.Ensure(ctx(t), request(g, img.ID))
 	if !errors.Is(err, imagecache.ErrCorrupt) {
 		t.Fatalf("Ensure = %v, want ErrCorrupt", err)
@@ -233,12 +233,12 @@ func TestLocalRejectsQcow2ReachingOutside(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			cache := newLocal(t, dir, nil)
-			g := fakeglance.New(t)
+			g := glancetest.New(t)
 			data, err := os.ReadFile(c.file)
 			if err != nil {
 				t.Fatal(err)
 			}
-			img := g.Add(fakeglance.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: data})
+			img := g.Add(glancetest.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: data})
 			_, err = cache.Ensure(ctx(t), request(g, img.ID))
 			if !errors.Is(err, imagecache.ErrCorrupt) || !strings.Contains(err.Error(), c.why) {
 				t.Fatalf("Ensure = %v, want ErrCorrupt naming the %s", err, c.why)
@@ -251,8 +251,8 @@ func TestLocalRejectsQcow2ReachingOutside(t *testing.T) {
 func TestLocalOverlayOnRealImage(t *testing.T) {
 	dir := t.TempDir()
 	c := newLocal(t, dir, nil)
-	g := fakeglance.New(t)
-	img := g.Add(fakeglance.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: guestImage(t)})
+	g := glancetest.New(t)
+	img := g.Add(glancetest.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: guestImage(t)})
 	base, err := c.Ensure(ctx(t), request(g, img.ID))
 	if err != nil {
 		t.Fatal(err)
@@ -319,8 +319,8 @@ func TestLocalCachesISOImageAsIs(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newLocal(t, dir, nil)
-	g := fakeglance.New(t)
-	img := g.Add(fakeglance.Image{ID: uuid.NewString(), DiskFormat: "iso", Data: data})
+	g := glancetest.New(t)
+	img := g.Add(glancetest.Image{ID: uuid.NewString(), DiskFormat: "iso", Data: data})
 	base, err := c.Ensure(ctx(t), request(g, img.ID))
 	if err != nil {
 		t.Fatalf("Ensure of an ISO: %v", err)
@@ -329,7 +329,7 @@ func TestLocalCachesISOImageAsIs(t *testing.T) {
 		t.Fatal("an ISO (raw to qemu) must be cached unchanged")
 	}
 	// The same bytes declared qcow2 are refused.
-	bad := g.Add(fakeglance.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: data})
+	bad := g.Add(glancetest.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: data})
 	if _, err := c.Ensure(ctx(t), request(g, bad.ID)); !errors.Is(err, imagecache.ErrCorrupt) {
 		t.Fatalf("ISO declared qcow2: %v, want ErrCorrupt", err)
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/novalet/novalet/imagecache/fakeglance"
+	"github.com/novalet/novalet/openstack/glance/glancetest"
 )
 
 // countingObserver records what the cache reports.
@@ -43,9 +43,9 @@ func (o *countingObserver) Evicted(reason string) {
 func TestObserverSeesHitsMissesCoalescedDownloadsAndEvictions(t *testing.T) {
 	obs := &countingObserver{lookups: map[string]int{}, evicted: map[string]int{}}
 	c, _ := unitCache(t, func(o *Options) { o.Observer = obs; o.RemoveUnusedOriginalMinimumAge = 0 })
-	g := fakeglance.New(t)
+	g := glancetest.New(t)
 	data := rawData(64 << 10)
-	img := g.Add(fakeglance.Image{ID: uuid.NewString(), Data: data})
+	img := g.Add(glancetest.Image{ID: uuid.NewString(), Data: data})
 
 	release := g.Hold()
 	var wg sync.WaitGroup

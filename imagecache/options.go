@@ -30,11 +30,10 @@ type Options struct {
 	// FreeSpaceWatermark (bytes, 0 = off): while the cache's file system has less free than
 	// this, Prune also removes unused bases younger than the minimum age, least recently used
 	// first, but never one younger than WatermarkMinimumAge (it may be about to be used).
-	FreeSpaceWatermark    int64
-	WatermarkMinimumAge   time.Duration
-	GlanceRetries         int           // [glance] num_retries: retries on connection errors and 503
-	GlanceRetryDelay      time.Duration // pause between those retries (nova: 1 s)
-	GlanceMetadataTimeout time.Duration // bound on one GET /v2/images/<id>
+	FreeSpaceWatermark  int64
+	WatermarkMinimumAge time.Duration
+	// Fetcher reads images from Glance; nil means a glance.Client with nova's defaults.
+	Fetcher Fetcher
 	// DownloadTimeout bounds one whole fetch: download, inspection, conversion.
 	DownloadTimeout time.Duration
 	// ToolTimeout bounds one qemu-img info/create or genisoimage run; ConvertTimeout bounds
@@ -61,9 +60,6 @@ func DefaultOptions() Options {
 		RemoveUnusedOriginalMinimumAge: 24 * time.Hour,
 		RemoveUnusedResizedMinimumAge:  time.Hour,
 		WatermarkMinimumAge:            10 * time.Minute,
-		GlanceRetries:                  3,
-		GlanceRetryDelay:               time.Second,
-		GlanceMetadataTimeout:          60 * time.Second,
 		DownloadTimeout:                3 * time.Hour,
 		ToolTimeout:                    2 * time.Minute,
 		ConvertTimeout:                 time.Hour,
@@ -73,7 +69,8 @@ func DefaultOptions() Options {
 	}
 }
 
-// validate checks the options a cache cannot work without; errors name the option.
+// validate checks the options a cache cannot work without (errors name the option) and fills
+// in the default Fetcher.
 func (o *Options) validate() error {
 	var errs []error
 	if !filepath.IsAbs(o.InstancesPath) {
@@ -90,12 +87,15 @@ func (o *Options) validate() error {
 	if o.FreeSpaceWatermark < 0 {
 		errs = append(errs, errors.New("free-space watermark must not be negative"))
 	}
-	if o.GlanceRetries < 0 {
-		errs = append(errs, errors.New("glance.num_retries must not be negative"))
+	if o.Fetcher == nil {
+		f, err := defaultFetcher()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		o.Fetcher = f
 	}
 	for name, d := range map[string]time.Duration{
-		"glance metadata timeout": o.GlanceMetadataTimeout, "download timeout": o.DownloadTimeout,
-		"tool timeout": o.ToolTimeout, "convert timeout": o.ConvertTimeout,
+		"download timeout": o.DownloadTimeout, "tool timeout": o.ToolTimeout, "convert timeout": o.ConvertTimeout,
 	} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))

@@ -261,7 +261,7 @@ func TestNilMetricsRecordsNothing(t *testing.T) {
 	m.OrphanReaped("tap")
 	for _, err := range []error{
 		m.WatchQueueDepth(func() int { return 0 }),
-		m.WatchImageCache(FSImageCache{}),
+		m.WatchImageCache(stubImageCache{}),
 		m.WatchTaps(nil),
 		m.WatchInventory(nil),
 		m.WatchInstances(nil),

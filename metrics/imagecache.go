@@ -106,8 +106,8 @@ type ImageCacheUsage struct {
 	PathFreeBytes int64 // free space of the file system holding instances_path
 }
 
-// ImageCacheSource reports the image cache's state; FSImageCache reads it from disk. It is
-// called at scrape time with a deadline.
+// ImageCacheSource reports the image cache's state (cmd/novalet adapts the image cache's
+// Usage to it). It is called at scrape time with a deadline.
 type ImageCacheSource interface {
 	ImageCacheUsage(ctx context.Context) (ImageCacheUsage, error)
 }

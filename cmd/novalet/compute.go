@@ -13,6 +13,7 @@ import (
 	"github.com/novalet/novalet/agent"
 	"github.com/novalet/novalet/config"
 	"github.com/novalet/novalet/imagecache"
+	"github.com/novalet/novalet/openstack/glance"
 	"github.com/novalet/novalet/rpc/ovo"
 )
 
@@ -21,8 +22,8 @@ import (
 // config drive's publisher).
 var novaVersion = ovo.Zed().NovaVersion
 
-// imageCacheOptions maps nova.conf onto the image cache.
-func imageCacheOptions(cfg *config.Config, log *slog.Logger) imagecache.Options {
+// imageCacheOptions maps nova.conf onto the image cache and its Glance client.
+func imageCacheOptions(cfg *config.Config, log *slog.Logger) (imagecache.Options, error) {
 	o := imagecache.DefaultOptions()
 	d, ic := cfg.Default, cfg.ImageCache
 	o.InstancesPath = d.InstancesPath
@@ -34,13 +35,19 @@ func imageCacheOptions(cfg *config.Config, log *slog.Logger) imagecache.Options 
 	o.RemoveUnusedOriginalMinimumAge = time.Duration(ic.RemoveUnusedOriginalMinimumAgeSeconds) * time.Second
 	o.RemoveUnusedResizedMinimumAge = time.Duration(ic.RemoveUnusedResizedMinimumAgeSeconds) * time.Second
 	o.FreeSpaceWatermark = int64(cfg.Novalet.MinFreeDiskMB) << 20
-	o.GlanceRetries = cfg.Glance.NumRetries
+	gopts := glance.DefaultClientOptions()
+	gopts.Retries = cfg.Glance.NumRetries
+	fetcher, err := glance.NewClient(gopts)
+	if err != nil {
+		return o, err
+	}
+	o.Fetcher = fetcher
 	if d.MkisofsCmd != "" {
 		o.MkisofsCmd = d.MkisofsCmd
 	}
 	o.ConfigDrivePublisher = "OpenStack Nova " + novaVersion
 	o.Logger = log
-	return o
+	return o, nil
 }
 
 // agentOptions maps nova.conf onto the compute manager's options.
@@ -84,6 +91,7 @@ func computeOptions(cfg *config.Config) agent.ComputeOptions {
 		Console: agent.ConsoleOptions{VNCEnabled: cfg.VNC.Enabled, NoVNCProxyBaseURL: cfg.VNC.NoVNCProxyBaseURL,
 			ProxyClientAddress: cfg.VNC.ServerProxyclientAddress, TokenTTL: cfg.ConsoleAuth.TokenTTL},
 		SyncPowerStateInterval:      time.Duration(d.SyncPowerStateInterval) * time.Second,
+		ImageCacheManagerInterval:   periodicSpacing(cfg.ImageCache.ManagerInterval),
 		ResumeGuestsStateOnHostBoot: d.ResumeGuestsStateOnHostBoot,
 		SoftRebootTimeout:           time.Duration(cfg.Libvirt.WaitSoftRebootSeconds) * time.Second,
 		Domain: agent.DomainDefaults{
@@ -92,6 +100,22 @@ func computeOptions(cfg *config.Config) agent.ComputeOptions {
 			NovaVersion: novaVersion,
 		},
 	}
+}
+
+// defaultPeriodicSpacing is oslo.service's DEFAULT_INTERVAL: a periodic task of spacing 0
+// runs this often.
+const defaultPeriodicSpacing = 60 * time.Second
+
+// periodicSpacing reads a periodic task's interval option as oslo.service does: negative
+// disables the task (the agent's loops take <= 0 so), 0 means the default spacing.
+func periodicSpacing(seconds int) time.Duration {
+	switch {
+	case seconds < 0:
+		return -1
+	case seconds == 0:
+		return defaultPeriodicSpacing
+	}
+	return time.Duration(seconds) * time.Second
 }
 
 // machineTypeFor reads [libvirt] hw_machine_type ("x86_64=q35,armv7l=virt" as a list) for arch.

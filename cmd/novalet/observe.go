@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"time"
 
 	"github.com/novalet/novalet/imagecache"
@@ -19,6 +20,20 @@ func (o imageCacheMetrics) Downloaded(n int64, d time.Duration, err error) {
 func (o imageCacheMetrics) Evicted(reason string) { o.m.ImageEvicted(metrics.EvictionReason(reason)) }
 
 var _ imagecache.Observer = imageCacheMetrics{}
+
+// imageCacheUsage gives the metrics the image cache's own account of its usage.
+type imageCacheUsage struct{ c imagecache.Cache }
+
+func (s imageCacheUsage) ImageCacheUsage(ctx context.Context) (metrics.ImageCacheUsage, error) {
+	u, err := s.c.Usage(ctx)
+	if err != nil {
+		return metrics.ImageCacheUsage{}, err
+	}
+	return metrics.ImageCacheUsage{SizeBytes: u.SizeBytes, ImagesInUse: u.InUse, ImagesUnused: u.Unused,
+		PathFreeBytes: u.FreeBytes}, nil
+}
+
+var _ metrics.ImageCacheSource = imageCacheUsage{}
 
 // brokerMetrics is the transport's connection hook: the listening connection is the one
 // whose loss stops the node from serving.

@@ -122,13 +122,16 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 	client := rpc.NewClient(transport, rpc.ClientConfig{Exchange: cfg.Default.ControlExchange, Timeout: timeout, Logger: log})
 	defer client.Close(context.Background())
 
-	icOpts := imageCacheOptions(cfg, log)
+	icOpts, err := imageCacheOptions(cfg, log)
+	if err != nil {
+		return err
+	}
 	icOpts.Observer = imageCacheMetrics{m}
 	images, err := imagecache.New(icOpts)
 	if err != nil {
 		return err
 	}
-	_ = m.WatchImageCache(metrics.FSImageCache{InstancesPath: icOpts.InstancesPath, SubdirectoryName: icOpts.SubdirectoryName})
+	_ = m.WatchImageCache(imageCacheUsage{images})
 	if removed, err := images.CleanLeftovers(startCtx); err != nil {
 		log.Warn("image cache leftovers not cleaned", "error", err)
 	} else if len(removed) > 0 {

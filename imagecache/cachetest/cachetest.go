@@ -17,7 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/novalet/novalet/imagecache"
-	"github.com/novalet/novalet/imagecache/fakeglance"
+	"github.com/novalet/novalet/openstack/glance/glancetest"
 )
 
 // Config says how to make the cache under test and how to read what it builds.
@@ -51,11 +51,12 @@ func Run(t *testing.T, cfg Config) {
 		{"CreateOverlayRefusesBadArguments", testCreateOverlayBad},
 		{"BuildConfigDrive", testBuildConfigDrive},
 		{"PruneKeepsInUseAndYoung", testPrune},
+		{"UsageCountsBasesInUseAndUnused", testUsage},
 		{"CleanLeftovers", testCleanLeftovers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := &env{cfg: cfg, instances: t.TempDir(), glance: fakeglance.New(t)}
+			e := &env{cfg: cfg, instances: t.TempDir(), glance: glancetest.New(t)}
 			e.cache = cfg.New(t, e.instances)
 			tc.fn(t, e)
 		})
@@ -67,7 +68,7 @@ type env struct {
 	cfg       Config
 	cache     imagecache.Cache
 	instances string
-	glance    *fakeglance.Server
+	glance    *glancetest.Server
 }
 
 func (e *env) baseDir() string { return filepath.Join(e.instances, "_base") }
@@ -78,8 +79,8 @@ func (e *env) req(id string) imagecache.Request {
 }
 
 // addRaw stores a raw image of n KiB with content unique to seed and returns it.
-func (e *env) addRaw(seed byte, kib int) fakeglance.Image {
-	return e.glance.Add(fakeglance.Image{ID: uuid.NewString(), Name: fmt.Sprintf("raw-%d", seed), Data: RawImage(seed, kib)})
+func (e *env) addRaw(seed byte, kib int) glancetest.Image {
+	return e.glance.Add(glancetest.Image{ID: uuid.NewString(), Name: fmt.Sprintf("raw-%d", seed), Data: RawImage(seed, kib)})
 }
 
 // RawImage returns kib KiB of bytes no format signature matches, different for each seed.

@@ -16,7 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/novalet/novalet/imagecache"
-	"github.com/novalet/novalet/imagecache/fakeglance"
+	"github.com/novalet/novalet/openstack/glance/glancetest"
 )
 
 func testEnsureCaches(t *testing.T, e *env) {
@@ -60,11 +60,11 @@ func testEnsureHit(t *testing.T, e *env) {
 }
 
 func testEnsureMD5Fallback(t *testing.T, e *env) {
-	img := e.glance.Add(fakeglance.Image{ID: uuid.NewString(), Data: RawImage(3, 64), NoHash: true})
+	img := e.glance.Add(glancetest.Image{ID: uuid.NewString(), Data: RawImage(3, 64), NoHash: true})
 	if _, err := e.cache.Ensure(testCtx(t), e.req(img.ID)); err != nil {
 		t.Fatalf("Ensure of an image with only an MD5 checksum: %v", err)
 	}
-	bad := e.glance.Add(fakeglance.Image{ID: uuid.NewString(), Data: RawImage(4, 64), NoHash: true})
+	bad := e.glance.Add(glancetest.Image{ID: uuid.NewString(), Data: RawImage(4, 64), NoHash: true})
 	e.glance.Corrupt(bad.ID)
 	_, err := e.cache.Ensure(testCtx(t), e.req(bad.ID))
 	if !errors.Is(err, imagecache.ErrCorrupt) {
@@ -88,7 +88,7 @@ func testEnsureHashMismatch(t *testing.T, e *env) {
 func testEnsureSizeMismatch(t *testing.T, e *env) {
 	data := RawImage(6, 64)
 	size := int64(len(data) + 512)
-	img := e.glance.Add(fakeglance.Image{ID: uuid.NewString(), Data: data, Size: &size})
+	img := e.glance.Add(glancetest.Image{ID: uuid.NewString(), Data: data, Size: &size})
 	_, err := e.cache.Ensure(testCtx(t), e.req(img.ID))
 	if !errors.Is(err, imagecache.ErrCorrupt) {
 		t.Fatalf("Ensure of a short download = %v, want ErrCorrupt", err)
@@ -149,7 +149,7 @@ func testEnsureBadID(t *testing.T, e *env) {
 }
 
 func testEnsureUnusable(t *testing.T, e *env) {
-	cases := map[string]fakeglance.Image{
+	cases := map[string]glancetest.Image{
 		"queued image":     {Status: "queued"},
 		"ovf container":    {ContainerFormat: "ovf"},
 		"vmdk disk format": {DiskFormat: "vmdk"},

@@ -1,7 +1,8 @@
-// Package fakeglance is an in-memory Glance v2 image API on an httptest server: the two calls
-// a compute makes (GET /v2/images/<id> and its /file), with the image record's real shape,
-// request counting, injected failures and a gate to hold downloads mid-stream.
-package fakeglance
+// Package glancetest is the Glance test server: an in-memory Glance v2 image API on an
+// httptest server serving the two calls a compute makes (GET /v2/images/<id> and its /file),
+// with the image record's real shape, request counting, injected failures and a gate to hold
+// downloads mid-stream.
+package glancetest
 
 import (
 	"context"
@@ -37,7 +38,7 @@ type Image struct {
 	Properties map[string]any
 }
 
-// Server is the fake Glance. URL is its endpoint, as the service catalog would give it.
+// Server is the test Glance. URL is its endpoint, as the service catalog would give it.
 type Server struct {
 	URL string
 
@@ -56,7 +57,7 @@ type Server struct {
 	changed   chan struct{} // closed and replaced on every download start/abort
 }
 
-// New starts a fake Glance that stops when the test ends.
+// New starts a test Glance that stops when the test ends.
 func New(t testing.TB) *Server {
 	s := &Server{images: map[string]*Image{}, served: map[string][]byte{}, requests: map[string]int{},
 		failures: map[string][]int{}, changed: make(chan struct{})}
@@ -205,7 +206,7 @@ func (s *Server) wait(ctx context.Context, cond func() bool, what string) error 
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("fakeglance: waiting for %s: %w", what, ctx.Err())
+			return fmt.Errorf("glancetest: waiting for %s: %w", what, ctx.Err())
 		case <-ch:
 		}
 	}

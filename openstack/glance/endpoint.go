@@ -1,4 +1,4 @@
-package agent
+package glance
 
 import (
 	"encoding/json"
@@ -11,22 +11,26 @@ import (
 	"github.com/novalet/novalet/rpc"
 )
 
-// errNoGlance: neither nova.conf nor the request's service catalog names an image endpoint.
-var errNoGlance = errors.New("no Glance endpoint: set [glance] api_servers or endpoint_override, or use a token with a catalog")
+// ErrNoEndpoint: neither nova.conf nor the request's service catalog names an image endpoint.
+var ErrNoEndpoint = errors.New("no Glance endpoint: set [glance] api_servers or endpoint_override, or use a token with a catalog")
 
-// glanceEndpoint picks Glance's URL as nova's image API does: [glance] api_servers (the first;
-// nova shuffles them, novalet keeps the operator's order), else endpoint_override, else the
-// request context's service catalog (type image, [glance] valid_interfaces in order, region).
-func glanceEndpoint(cfg config.Glance, rc rpc.Context) (string, error) {
+// Endpoint picks Glance's URL as nova's image API does: [glance] api_servers (the first; nova
+// shuffles them, novalet keeps the operator's order), else endpoint_override, else the service
+// catalog (type image, [glance] valid_interfaces in order, region_name). catalog is called only
+// when nova.conf names no endpoint; pass the request context's rpc.Context.ServiceCatalog.
+func Endpoint(cfg config.Glance, catalog func() ([]rpc.ServiceCatalogEntry, error)) (string, error) {
 	if len(cfg.APIServers) > 0 {
 		return cfg.APIServers[0], nil
 	}
 	if cfg.EndpointOverride != "" {
 		return cfg.EndpointOverride, nil
 	}
-	catalog, err := rc.ServiceCatalog()
+	if catalog == nil {
+		return "", ErrNoEndpoint
+	}
+	entries, err := catalog()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("glance endpoint: %w", err)
 	}
 	interfaces := cfg.ValidInterfaces
 	if len(interfaces) == 0 {
@@ -39,7 +43,7 @@ func glanceEndpoint(cfg config.Glance, rc rpc.Context) (string, error) {
 		URL       string `json:"url"`
 	}
 	var found []endpoint
-	for _, svc := range catalog {
+	for _, svc := range entries {
 		if svc.Type != "image" {
 			continue
 		}
@@ -61,7 +65,7 @@ func glanceEndpoint(cfg config.Glance, rc rpc.Context) (string, error) {
 		}
 	}
 	if len(found) > 0 {
-		return "", fmt.Errorf("%w (the catalog's image endpoints have none of the interfaces %v)", errNoGlance, interfaces)
+		return "", fmt.Errorf("%w (the catalog's image endpoints have none of the interfaces %v)", ErrNoEndpoint, interfaces)
 	}
-	return "", errNoGlance
+	return "", ErrNoEndpoint
 }
