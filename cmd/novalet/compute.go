@@ -90,7 +90,7 @@ func computeOptions(cfg *config.Config) agent.ComputeOptions {
 		ShutdownTimeout:         time.Duration(d.ShutdownTimeout) * time.Second,
 		Console: agent.ConsoleOptions{VNCEnabled: cfg.VNC.Enabled, NoVNCProxyBaseURL: cfg.VNC.NoVNCProxyBaseURL,
 			ProxyClientAddress: cfg.VNC.ServerProxyclientAddress, TokenTTL: cfg.ConsoleAuth.TokenTTL},
-		SyncPowerStateInterval:      time.Duration(d.SyncPowerStateInterval) * time.Second,
+		SyncPowerStateInterval:      periodicSpacing(d.SyncPowerStateInterval),
 		ImageCacheManagerInterval:   periodicSpacing(cfg.ImageCache.ManagerInterval),
 		ResumeGuestsStateOnHostBoot: d.ResumeGuestsStateOnHostBoot,
 		SoftRebootTimeout:           time.Duration(cfg.Libvirt.WaitSoftRebootSeconds) * time.Second,

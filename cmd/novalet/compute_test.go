@@ -46,4 +46,11 @@ func TestImageCacheManagerOptionsAreWired(t *testing.T) {
 	if got := computeOptions(cfg).ImageCacheManagerInterval; got != 40*time.Minute {
 		t.Errorf("default manager_interval: %v", got)
 	}
+	// sync_power_state_interval reads the same way: 0 is the default spacing, negative is off.
+	for in, want := range map[int]time.Duration{0: 60 * time.Second, -1: -1, 600: 10 * time.Minute} {
+		cfg.Default.SyncPowerStateInterval = in
+		if got := computeOptions(cfg).SyncPowerStateInterval; got != want {
+			t.Errorf("sync_power_state_interval = %d: %v, want %v", in, got, want)
+		}
+	}
 }
