@@ -78,16 +78,16 @@ func TestStartRegistersServiceAndNodeOnce(t *testing.T) {
 	if err := a.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	svc := fc.services["cmp1"]
+	svc := fc.Service("cmp1")
 	if v, _ := ovo.Value[int64](svc, "version"); v != ServiceVersion {
 		t.Errorf("service version %d", v)
 	}
 	if b, _ := ovo.Value[string](svc, "binary"); b != "nova-compute" {
 		t.Errorf("binary %q", b)
 	}
-	cn := fc.nodes["cmp1/cmp1.example"]
+	cn := fc.ComputeNode("cmp1", "cmp1.example")
 	if cn == nil {
-		t.Fatalf("no compute node; nodes: %v", fc.nodes)
+		t.Fatalf("no compute node; nodes: %v", fc.ComputeNodes())
 	}
 	id, _ := ovo.Value[string](cn, "uuid")
 	if id == "" || a.NodeUUID() != id {
@@ -115,14 +115,14 @@ func TestStartRegistersServiceAndNodeOnce(t *testing.T) {
 	if err := b.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if b.NodeUUID() != id || len(fc.nodes) != 1 || len(fc.services) != 1 || fp.Providers() != 1 {
-		t.Fatalf("restart: uuid %q vs %q, %d nodes, %d services, %d providers", b.NodeUUID(), id, len(fc.nodes), len(fc.services), fp.Providers())
+	if b.NodeUUID() != id || len(fc.ComputeNodes()) != 1 || fc.Services() != 1 || fp.Providers() != 1 {
+		t.Fatalf("restart: uuid %q vs %q, %d nodes, %d services, %d providers", b.NodeUUID(), id, len(fc.ComputeNodes()), fc.Services(), fp.Providers())
 	}
 	if fp.Writes() != writes {
 		t.Errorf("restart wrote to placement %d times with nothing changed", fp.Writes()-writes)
 	}
-	if fc.saves["ComputeNode"] != 0 {
-		t.Errorf("compute node saved %d times with nothing changed", fc.saves["ComputeNode"])
+	if n := fc.Saves("ComputeNode"); n != 0 {
+		t.Errorf("compute node saved %d times with nothing changed", n)
 	}
 	// A lost state_path: the existing record's uuid is adopted and kept again.
 	c := testAgent(t, fc, t.TempDir(), nil)
@@ -138,7 +138,7 @@ func TestStartReadsHostBeforeRegistering(t *testing.T) {
 	a := testAgent(t, fc, t.TempDir(), nil)
 	h := a.rt.hostInfo.(*fakeHost)
 	var calls []string
-	fc.onCall = func(c string) { calls = append(calls, c) }
+	fc.OnCall(func(c string) { calls = append(calls, c) })
 	h.onFacts = func() { calls = append(calls, "HostFacts") }
 	if err := a.Start(t.Context()); err != nil {
 		t.Fatal(err)
@@ -161,17 +161,16 @@ func TestServiceDeletedAndReAdded(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := a.NodeUUID()
-	// nova-manage cell_v2 discover_hosts maps the node
-	_ = fc.nodes["cmp1/cmp1.example"].Set("mapped", int64(1))
-	fc.deleteService("cmp1")
+	fc.DiscoverHosts() // nova-manage cell_v2 discover_hosts maps the node
+	fc.DeleteService("cmp1")
 
 	b := testAgent(t, fc, state, nil)
 	if err := b.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	cn := fc.nodes["cmp1/cmp1.example"]
-	if cn == nil || fc.services["cmp1"] == nil {
-		t.Fatalf("service or node not re-created: %v %v", fc.services, fc.nodes)
+	cn := fc.ComputeNode("cmp1", "cmp1.example")
+	if cn == nil || fc.Service("cmp1") == nil {
+		t.Fatalf("service or node not re-created: %d services, nodes %v", fc.Services(), fc.ComputeNodes())
 	}
 	id, _ := ovo.Value[string](cn, "uuid")
 	if id == old || b.NodeUUID() != id {
@@ -195,20 +194,18 @@ func TestHeartbeatCountsAndSurvivesConductorOutage(t *testing.T) {
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
 	count := func() int64 {
-		fc.mu.Lock()
-		defer fc.mu.Unlock()
-		n, _ := ovo.Value[int64](fc.services["cmp1"], "report_count")
+		svc := fc.Service("cmp1")
+		if svc == nil {
+			return 0
+		}
+		n, _ := ovo.Value[int64](svc, "report_count")
 		return n
 	}
 	waitFor(t, func() bool { return count() >= 3 })
-	fc.mu.Lock()
-	fc.fail = rpc.ErrTimeout
-	fc.mu.Unlock()
+	fc.SetFail(rpc.ErrTimeout)
 	time.Sleep(100 * time.Millisecond)
 	stalled := count()
-	fc.mu.Lock()
-	fc.fail = nil
-	fc.mu.Unlock()
+	fc.SetFail(nil)
 	waitFor(t, func() bool { return count() >= stalled+2 })
 	cancel()
 	<-done
@@ -265,15 +262,19 @@ func TestUsageCountsInstancesOnTheNode(t *testing.T) {
 	}
 	inst, _ := ovo.New("Instance")
 	if err := set(inst, map[string]any{"uuid": "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee", "vm_state": "active",
-		"project_id": "p1", "flavor": fl}); err != nil {
+		"project_id": "p1", "flavor": fl, "host": "cmp1", "node": "cmp1.example"}); err != nil {
 		t.Fatal(err)
 	}
-	fc.instances = []*ovo.Object{inst}
+	fc.PutInstance(inst)
+	// Another node's instance is not counted.
+	other := inst.Clone()
+	must(t, set(other, map[string]any{"uuid": "aaaaaaaa-bbbb-4ccc-8ddd-ffffffffffff", "node": "cmp1.other"}))
+	fc.PutInstance(other)
 	a := testAgent(t, fc, t.TempDir(), nil)
 	if err := a.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	cn := fc.nodes["cmp1/cmp1.example"]
+	cn := fc.ComputeNode("cmp1", "cmp1.example")
 	for field, want := range map[string]int64{"vcpus_used": 1, "memory_mb_used": 512 + 256, "local_gb_used": 1, "running_vms": 1} {
 		if got, _ := ovo.Value[int64](cn, field); got != want {
 			t.Errorf("%s = %d, want %d", field, got, want)

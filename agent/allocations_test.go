@@ -84,7 +84,7 @@ func TestPlacementErrorAtStartIsNotFatal(t *testing.T) {
 	if err := a.Start(t.Context()); err != nil {
 		t.Fatalf("Start with Placement failing: %v", err)
 	}
-	if a.NodeUUID() == "" || fc.services["cmp1"] == nil {
+	if a.NodeUUID() == "" || fc.Service("cmp1") == nil {
 		t.Fatal("node not registered")
 	}
 	if err := a.updateResources(t.Context()); !errors.Is(err, errPlacementSync) {

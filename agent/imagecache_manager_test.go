@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -76,8 +75,8 @@ func TestImageCacheManagerPrunesUnusedBases(t *testing.T) {
 	e.a.obs = m
 	kernel := uuid.NewString()
 	inst := e.newInstance(t)
-	must(t, inst.Set("kernel_id", kernel))
-	e.cond.put(inst)
+	must(t, set(inst, map[string]any{"kernel_id": kernel, "host": "cmp1"})) // an instance of this host
+	e.cond.PutInstance(inst)
 	used := e.plantBase(t, e.image)
 	usedKernel := e.plantBase(t, kernel)
 	unused := e.plantBase(t, uuid.NewString())
@@ -108,26 +107,13 @@ func TestImageCacheManagerPrunesUnusedBases(t *testing.T) {
 	}
 }
 
-// listFailingConductor fails InstanceList.get_by_host.
-type listFailingConductor struct {
-	*opsConductor
-	err error
-}
-
-func (c *listFailingConductor) ObjectClassActionVersions(ctx context.Context, rc rpc.Context, objname, method string, manifest map[string]string, args []any, kwargs map[string]any) (json.RawMessage, error) {
-	if objname+"."+method == "InstanceList.get_by_host" {
-		return nil, c.err
-	}
-	return c.opsConductor.ObjectClassActionVersions(ctx, rc, objname, method, manifest, args, kwargs)
-}
-
 // Without the list of this host's instances nothing is pruned: every base would look unused.
 func TestImageCacheManagerPrunesNothingWhenTheConductorFails(t *testing.T) {
 	e := newOpsEnv(t)
 	e.newInstance(t)
 	used := e.plantBase(t, e.image)
 	unused := e.plantBase(t, uuid.NewString())
-	e.a.svc.objs.c = &listFailingConductor{opsConductor: e.cond, err: rpc.ErrTimeout}
+	e.cond.FailCall("InstanceList.get_by_host", rpc.ErrTimeout)
 
 	_, err := e.a.runImageCacheManagerPass(t.Context())
 	if !errors.Is(err, rpc.ErrTimeout) {

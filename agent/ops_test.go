@@ -27,147 +27,6 @@ import (
 	"github.com/novalet/novalet/virt/virttest"
 )
 
-// opsConductor is nova-conductor's object API for instances, as instance operations use it:
-// Instance.save with expected_task_state checked like nova's DB API, destroy, get_by_uuid,
-// InstanceList.get_by_host, action events, faults, info caches and console tokens.
-type opsConductor struct {
-	mu        sync.Mutex
-	instances map[string]*ovo.Object
-	saves     []savedState // every Instance.save, in order
-	events    []string     // "start compute_x" / "finish compute_x ok|error"
-	faults    []string     // fault messages
-	destroyed []string
-}
-
-type savedState struct {
-	VMState, TaskState string
-	PowerState         int64
-	Host               string
-	Expected           string
-}
-
-func newOpsConductor() *opsConductor { return &opsConductor{instances: map[string]*ovo.Object{}} }
-
-func (c *opsConductor) put(inst *ovo.Object) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	id, _ := ovo.Value[string](inst, "uuid")
-	c.instances[id] = inst.Clone()
-}
-
-func (c *opsConductor) get(id string) *ovo.Object {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if o := c.instances[id]; o != nil {
-		return o.Clone()
-	}
-	return nil
-}
-
-func notFound(id string) error {
-	return &rpc.RemoteError{Class: "InstanceNotFound", Module: "nova.exception", Message: "Instance " + id + " could not be found."}
-}
-
-func (c *opsConductor) ObjectAction(_ context.Context, _ rpc.Context, raw json.RawMessage, method string, args []any, kwargs map[string]any) (map[string]json.RawMessage, json.RawMessage, error) {
-	obj, err := ovo.Decode(raw)
-	if err != nil {
-		return nil, nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch obj.Name() + "." + method {
-	case "Instance.save":
-		id, _ := ovo.Value[string](obj, "uuid")
-		stored := c.instances[id]
-		if stored == nil {
-			return nil, nil, notFound(id)
-		}
-		cur, _ := ovo.Value[string](stored, "task_state")
-		exp := ""
-		if want, ok := kwargs["expected_task_state"].([]any); ok {
-			exp = fmt.Sprint(want)
-			match := false
-			for _, w := range want {
-				ws, _ := w.(string)
-				match = match || ws == cur
-			}
-			if !match {
-				class := "UnexpectedTaskStateError"
-				if cur == "deleting" {
-					class = "UnexpectedDeletingTaskStateError"
-				}
-				return nil, nil, &rpc.RemoteError{Class: class, Module: "nova.exception",
-					Message: fmt.Sprintf("Conflict updating instance %s. Expected: %v. Actual: %s", id, want, cur)}
-			}
-		}
-		for _, f := range obj.ObjWhatChanged() {
-			v, _ := obj.Get(f)
-			if err := stored.Set(f, v); err != nil {
-				return nil, nil, err
-			}
-		}
-		vm, _ := ovo.Value[string](stored, "vm_state")
-		task, _ := ovo.Value[string](stored, "task_state")
-		power, _ := ovo.Value[int64](stored, "power_state")
-		host, _ := ovo.Value[string](stored, "host")
-		c.saves = append(c.saves, savedState{VMState: vm, TaskState: task, PowerState: power, Host: host, Expected: exp})
-		return map[string]json.RawMessage{}, json.RawMessage("null"), nil
-	case "Instance.destroy":
-		id, _ := ovo.Value[string](obj, "uuid")
-		if c.instances[id] == nil {
-			return nil, nil, notFound(id)
-		}
-		delete(c.instances, id)
-		c.destroyed = append(c.destroyed, id)
-		return map[string]json.RawMessage{}, json.RawMessage("null"), nil
-	case "InstanceFault.create":
-		msg, _ := ovo.Value[string](obj, "message")
-		c.faults = append(c.faults, msg)
-		return map[string]json.RawMessage{}, json.RawMessage("null"), nil
-	case "InstanceInfoCache.save":
-		return map[string]json.RawMessage{}, json.RawMessage("null"), nil
-	case "ConsoleAuthToken.authorize":
-		return map[string]json.RawMessage{}, json.RawMessage(`"` + uuid.NewString() + `"`), nil
-	}
-	return nil, nil, &rpc.RemoteError{Class: "NoSuchMethod", Message: obj.Name() + "." + method}
-}
-
-func (c *opsConductor) ObjectClassActionVersions(_ context.Context, _ rpc.Context, objname, method string, _ map[string]string, args []any, kwargs map[string]any) (json.RawMessage, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch objname + "." + method {
-	case "InstanceActionEvent.event_start":
-		c.events = append(c.events, "start "+args[1].(string))
-		return json.RawMessage("null"), nil
-	case "InstanceActionEvent.event_finish_with_failure":
-		res := "ok"
-		if kwargs["exc_val"] != nil {
-			res = "error"
-		}
-		c.events = append(c.events, "finish "+args[1].(string)+" "+res)
-		return json.RawMessage("null"), nil
-	case "ConsoleAuthToken.clean_console_auths_for_instance", "InstanceAction.action_start":
-		return json.RawMessage("null"), nil
-	case "Instance.get_by_uuid":
-		id := args[0].(string)
-		if o := c.instances[id]; o != nil {
-			return json.Marshal(o)
-		}
-		return nil, notFound(id)
-	case "InstanceList.get_by_host", "InstanceList.get_by_host_and_node":
-		l, _ := ovo.New("InstanceList")
-		var objs []*ovo.Object
-		for _, o := range c.instances {
-			objs = append(objs, o)
-		}
-		if err := l.Set("objects", objs); err != nil {
-			return nil, err
-		}
-		return json.Marshal(l)
-	}
-	return nil, &rpc.RemoteError{Class: "NoSuchMethod", Message: objname + "." + method}
-}
-
 // cast is one recorded cast.
 type cast struct {
 	Target rpc.Target
@@ -200,7 +59,7 @@ func (r *recordingCaster) methods() []string {
 // opsEnv is an agent with instance operations on fakes.
 type opsEnv struct {
 	a      *Agent
-	cond   *opsConductor
+	cond   *fakeConductor
 	hv     *virttest.Fake
 	images *imagecache.Fake
 	caster *recordingCaster
@@ -214,7 +73,7 @@ type opsEnv struct {
 
 func newOpsEnv(t *testing.T) *opsEnv {
 	t.Helper()
-	e := &opsEnv{cond: newOpsConductor(), hv: virttest.NewFake(), caster: &recordingCaster{}, glance: glancetest.New(t), path: t.TempDir(),
+	e := &opsEnv{cond: newFakeConductor(), hv: virttest.NewFake(), caster: &recordingCaster{}, glance: glancetest.New(t), path: t.TempDir(),
 		net: newFakeNetwork(), taps: netplugtest.NewFake()}
 	var err error
 	if e.images, err = imagecache.NewFake(e.path); err != nil {
@@ -249,7 +108,7 @@ func (e *opsEnv) newInstance(t *testing.T) *ovo.Object {
 		"system_metadata": map[string]any{}, "metadata": map[string]any{}, "project_id": "p1", "user_id": "u1",
 		"image_ref": e.image, "config_drive": "", "launch_index": int64(0)}))
 	inst.ObjResetChangesRecursive()
-	e.cond.put(inst)
+	e.cond.PutInstance(inst)
 	return inst
 }
 
@@ -292,10 +151,8 @@ func (e *opsEnv) build(t *testing.T, inst *ovo.Object, extra map[string]any) {
 }
 
 func (e *opsEnv) states() []string {
-	e.cond.mu.Lock()
-	defer e.cond.mu.Unlock()
 	var out []string
-	for _, s := range e.cond.saves {
+	for _, s := range e.cond.InstanceSaves() {
 		out = append(out, s.VMState+"/"+s.TaskState)
 	}
 	return out
@@ -311,10 +168,9 @@ func TestBuildStateSequenceThenDelete(t *testing.T) {
 	if got := e.states(); !slices.Equal(got, want) {
 		t.Fatalf("saves %v, want %v", got, want)
 	}
-	e.cond.mu.Lock()
-	last := e.cond.saves[len(e.cond.saves)-1]
-	exp := []string{e.cond.saves[0].Expected, e.cond.saves[2].Expected, e.cond.saves[4].Expected, last.Expected}
-	e.cond.mu.Unlock()
+	saves := e.cond.InstanceSaves()
+	last := saves[len(saves)-1]
+	exp := []string{saves[0].Expected, saves[2].Expected, saves[4].Expected, last.Expected}
 	if last.PowerState != 1 || last.Host != "cmp1" {
 		t.Errorf("final save %+v", last)
 	}
@@ -327,14 +183,14 @@ func TestBuildStateSequenceThenDelete(t *testing.T) {
 	if !slices.Contains(e.caster.methods(), "scheduler.update_instance_info") {
 		t.Errorf("casts %v lack update_instance_info", e.caster.methods())
 	}
-	if !slices.Equal(e.cond.events, []string{"start compute__do_build_and_run_instance", "finish compute__do_build_and_run_instance ok"}) {
-		t.Errorf("events %v", e.cond.events)
+	if events := e.cond.Events(""); !slices.Equal(events, []string{"start compute__do_build_and_run_instance", "finish compute__do_build_and_run_instance ok"}) {
+		t.Errorf("events %v", events)
 	}
 
-	stored := e.cond.get(id)
+	stored := e.cond.Instance(id)
 	must(t, stored.Set("task_state", "deleting"))
 	stored.ObjResetChanges()
-	e.cond.put(stored)
+	e.cond.PutInstance(stored)
 	if _, err := e.a.terminateInstance(t.Context(), request(t, "terminate_instance", map[string]any{"instance": stored, "bdms": nil})); err != nil {
 		t.Fatal(err)
 	}
@@ -344,8 +200,8 @@ func TestBuildStateSequenceThenDelete(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.path, id)); !os.IsNotExist(err) {
 		t.Errorf("instance directory left: %v", err)
 	}
-	if !slices.Equal(e.cond.destroyed, []string{id}) {
-		t.Errorf("destroyed %v", e.cond.destroyed)
+	if destroyed := e.cond.Destroyed(); !slices.Equal(destroyed, []string{id}) {
+		t.Errorf("destroyed %v", destroyed)
 	}
 	if !slices.Contains(e.caster.methods(), "scheduler.delete_instance_info") {
 		t.Errorf("casts %v lack delete_instance_info", e.caster.methods())
@@ -363,15 +219,15 @@ func TestBuildWithBadImageAbortsAndLeavesNothing(t *testing.T) {
 	e.images.FailNext("Ensure", fmt.Errorf("%w: image content is qcow2 but its disk_format is raw", imagecache.ErrCorrupt))
 	e.build(t, inst, map[string]any{"filter_properties": map[string]any{"retry": map[string]any{"num_attempts": 1}}})
 
-	stored := e.cond.get(id)
+	stored := e.cond.Instance(id)
 	if vm, _ := ovo.Value[string](stored, "vm_state"); vm != "error" {
 		t.Errorf("vm_state %q, want error", vm)
 	}
 	if h, ok := stored.Get("host"); ok && h != nil {
 		t.Errorf("host %v, want None", h)
 	}
-	if len(e.cond.faults) != 1 || !strings.Contains(e.cond.faults[0], "aborted: Image "+e.image+" is unacceptable") {
-		t.Errorf("faults %v", e.cond.faults)
+	if faults := e.cond.FaultMessages(""); len(faults) != 1 || !strings.Contains(faults[0], "aborted: Image "+e.image+" is unacceptable") {
+		t.Errorf("faults %v", faults)
 	}
 	if slices.Contains(e.caster.methods(), "conductor.build_instances") {
 		t.Error("a bad image was rescheduled")
@@ -391,7 +247,7 @@ func TestSpawnFailureReschedulesOrErrors(t *testing.T) {
 	e.hv.InjectError("Start", fmt.Errorf("qemu died: %w", virt.ErrUnavailable))
 	e.build(t, inst, map[string]any{"filter_properties": map[string]any{"retry": map[string]any{"num_attempts": 1}},
 		"host_list": []any{}})
-	stored := e.cond.get(id)
+	stored := e.cond.Instance(id)
 	if task, _ := ovo.Value[string](stored, "task_state"); task != "scheduling" {
 		t.Errorf("task_state %q after a reschedule, want scheduling", task)
 	}
@@ -416,8 +272,8 @@ func TestSpawnFailureReschedulesOrErrors(t *testing.T) {
 	id2, _ := ovo.Value[string](inst2, "uuid")
 	e.hv.InjectError("Start", errors.New("qemu died"))
 	e.build(t, inst2, nil)
-	if vm, _ := ovo.Value[string](e.cond.get(id2), "vm_state"); vm != "error" || len(e.cond.faults) != 1 {
-		t.Errorf("vm_state %q faults %v", vm, e.cond.faults)
+	if vm, _ := ovo.Value[string](e.cond.Instance(id2), "vm_state"); vm != "error" || len(e.cond.FaultMessages("")) != 1 {
+		t.Errorf("vm_state %q faults %v", vm, e.cond.FaultMessages(""))
 	}
 }
 
@@ -425,14 +281,14 @@ func TestSpawnFailureReschedulesOrErrors(t *testing.T) {
 // Start marks the stored instance task_state deleting, as nova-api does.
 type deletingOnStart struct {
 	*virttest.Fake
-	cond *opsConductor
+	cond *fakeConductor
 	id   string
 }
 
 func (h deletingOnStart) Start(ctx context.Context, uuid string, paused bool) error {
-	stored := h.cond.get(h.id)
+	stored := h.cond.Instance(h.id)
 	_ = stored.Set("task_state", "deleting")
-	h.cond.put(stored)
+	h.cond.PutInstance(stored)
 	return h.Fake.Start(ctx, uuid, paused)
 }
 
@@ -442,7 +298,7 @@ func TestDeletedDuringBuildLeavesNoGuest(t *testing.T) {
 	id, _ := ovo.Value[string](inst, "uuid")
 	e.a.c.hv = deletingOnStart{Fake: e.hv, cond: e.cond, id: id}
 	e.build(t, inst, nil)
-	if task, _ := ovo.Value[string](e.cond.get(id), "task_state"); task != "deleting" {
+	if task, _ := ovo.Value[string](e.cond.Instance(id), "task_state"); task != "deleting" {
 		t.Fatalf("task_state %q: the build overwrote the user's delete", task)
 	}
 	if len(e.hv.Defined()) != 0 {
@@ -460,10 +316,10 @@ func TestPowerOperationsFollowNova(t *testing.T) {
 	e.build(t, inst, nil)
 	op := func(method, task string, args map[string]any) {
 		t.Helper()
-		stored := e.cond.get(id)
+		stored := e.cond.Instance(id)
 		must(t, stored.Set("task_state", task))
 		stored.ObjResetChanges()
-		e.cond.put(stored)
+		e.cond.PutInstance(stored)
 		if args == nil {
 			args = map[string]any{}
 		}
@@ -474,7 +330,7 @@ func TestPowerOperationsFollowNova(t *testing.T) {
 	}
 	check := func(what, vm string, power virt.PowerState) {
 		t.Helper()
-		s := e.cond.get(id)
+		s := e.cond.Instance(id)
 		v, _ := ovo.Value[string](s, "vm_state")
 		task, _ := ovo.Value[string](s, "task_state")
 		p, _ := ovo.Value[int64](s, "power_state")
@@ -500,16 +356,16 @@ func TestPowerOperationsFollowNova(t *testing.T) {
 	check("resume", "active", virt.PowerRunning)
 
 	// A request whose task state was overtaken (the user deleted meanwhile) changes nothing.
-	stored := e.cond.get(id)
+	stored := e.cond.Instance(id)
 	must(t, stored.Set("task_state", "deleting"))
-	e.cond.put(stored)
-	stale := e.cond.get(id)
+	e.cond.PutInstance(stored)
+	stale := e.cond.Instance(id)
 	must(t, stale.Set("task_state", "powering-off"))
 	stale.ObjResetChanges()
 	if _, err := e.a.stopInstance(t.Context(), request(t, "stop_instance", map[string]any{"instance": stale})); err == nil {
 		t.Error("stop with a stale task state succeeded")
 	}
-	if task, _ := ovo.Value[string](e.cond.get(id), "task_state"); task != "deleting" {
+	if task, _ := ovo.Value[string](e.cond.Instance(id), "task_state"); task != "deleting" {
 		t.Errorf("task_state %q after a refused stop, want deleting left alone", task)
 	}
 }
@@ -519,7 +375,7 @@ func TestConsolesAndUnsupported(t *testing.T) {
 	inst := e.newInstance(t)
 	id, _ := ovo.Value[string](inst, "uuid")
 	e.build(t, inst, nil)
-	stored := e.cond.get(id)
+	stored := e.cond.Instance(id)
 	res, err := e.a.getVNCConsole(t.Context(), request(t, "get_vnc_console", map[string]any{"instance": stored, "console_type": "novnc"}))
 	if err != nil {
 		t.Fatal(err)
@@ -545,12 +401,12 @@ func TestConsolesAndUnsupported(t *testing.T) {
 
 	must(t, stored.Set("task_state", "rescuing"))
 	stored.ObjResetChanges()
-	e.cond.put(stored)
+	e.cond.PutInstance(stored)
 	methods := e.a.Endpoints()[0].Methods
 	if _, err := methods["rescue_instance"](t.Context(), request(t, "rescue_instance", map[string]any{"instance": stored})); err == nil {
 		t.Error("rescue succeeded")
 	}
-	if task, _ := ovo.Value[string](e.cond.get(id), "task_state"); task != "" {
+	if task, _ := ovo.Value[string](e.cond.Instance(id), "task_state"); task != "" {
 		t.Errorf("task_state %q left after an unsupported cast", task)
 	}
 	var re *rpc.RemoteError
@@ -565,23 +421,21 @@ func TestRecoveryAfterACrash(t *testing.T) {
 	building := e.newInstance(t)
 	bid, _ := ovo.Value[string](building, "uuid")
 	e.build(t, building, nil)
-	stored := e.cond.get(bid)
+	stored := e.cond.Instance(bid)
 	must(t, set(stored, map[string]any{"vm_state": "building", "task_state": "spawning", "host": "cmp1"}))
-	e.cond.put(stored)
+	e.cond.PutInstance(stored)
 	// An interrupted delete.
 	deleting := e.newInstance(t)
 	did, _ := ovo.Value[string](deleting, "uuid")
 	e.build(t, deleting, nil)
-	stored = e.cond.get(did)
+	stored = e.cond.Instance(did)
 	must(t, set(stored, map[string]any{"task_state": "deleting"}))
-	e.cond.put(stored)
+	e.cond.PutInstance(stored)
 	// An orphan: its instance is gone from the database.
 	orphan := e.newInstance(t)
 	oid, _ := ovo.Value[string](orphan, "uuid")
 	e.build(t, orphan, nil)
-	e.cond.mu.Lock()
-	delete(e.cond.instances, oid)
-	e.cond.mu.Unlock()
+	e.cond.DropInstance(oid)
 	// And a healthy one.
 	fine := e.newInstance(t)
 	fid, _ := ovo.Value[string](fine, "uuid")
@@ -590,13 +444,13 @@ func TestRecoveryAfterACrash(t *testing.T) {
 	if err := e.a.recoverInstances(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if vm, _ := ovo.Value[string](e.cond.get(bid), "vm_state"); vm != "error" {
+	if vm, _ := ovo.Value[string](e.cond.Instance(bid), "vm_state"); vm != "error" {
 		t.Errorf("interrupted build: vm_state %q", vm)
 	}
-	if !slices.ContainsFunc(e.cond.faults, func(f string) bool { return strings.Contains(f, "stopped during the build") }) {
-		t.Errorf("faults %v", e.cond.faults)
+	if faults := e.cond.FaultMessages(""); !slices.ContainsFunc(faults, func(f string) bool { return strings.Contains(f, "stopped during the build") }) {
+		t.Errorf("faults %v", faults)
 	}
-	if e.cond.get(did) != nil {
+	if e.cond.Instance(did) != nil {
 		t.Error("interrupted delete not finished")
 	}
 	defined := e.hv.Defined()

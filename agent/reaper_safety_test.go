@@ -47,7 +47,7 @@ func TestTapReaperNeverTakesALiveGuest(t *testing.T) {
 	t.Run("orphans go, owned and held-open taps stay", func(t *testing.T) {
 		a, fc, taps, _ := reaperEnv(t)
 		info, _ := netmodel.MarshalNetworkInfo([]netmodel.VIF{{ID: ownedPort}})
-		fc.instances = []*ovo.Object{instanceWithInfoCache(t, info)}
+		fc.PutInstance(instanceWithInfoCache(t, info))
 		for _, n := range []string{owned, orphan, held} {
 			taps.AddTap(n, "brq0c1d2e3f-aa", 1450)
 		}
@@ -66,7 +66,7 @@ func TestTapReaperNeverTakesALiveGuest(t *testing.T) {
 
 	t.Run("an info cache that does not parse stops the pass", func(t *testing.T) {
 		a, fc, taps, _ := reaperEnv(t)
-		fc.instances = []*ovo.Object{instanceWithInfoCache(t, `{"not": "a list of VIFs"}`)}
+		fc.PutInstance(instanceWithInfoCache(t, `{"not": "a list of VIFs"}`))
 		taps.AddTap(orphan, "", 1500)
 		if _, err := a.reapTaps(t.Context(), nil); !errors.Is(err, errUntrustedCensus) {
 			t.Fatalf("reapTaps = %v, want an untrusted census", err)

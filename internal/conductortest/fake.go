@@ -58,8 +58,9 @@ type Fake struct {
 	events    []ActionEvent
 	actions   []Action
 
-	fail   error
-	onCall func(call string)
+	fail      error
+	failCalls map[string]error // by "Object.method"
+	onCall    func(call string)
 }
 
 // InstanceSave is one Instance.save that went through: the record's state after it, and the
@@ -119,6 +120,21 @@ func (f *Fake) SetFail(err error) {
 	f.fail = err
 }
 
+// FailCall makes every call of one method ("InstanceList.get_by_host") fail with err until
+// FailCall(call, nil).
+func (f *Fake) FailCall(call string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failCalls == nil {
+		f.failCalls = map[string]error{}
+	}
+	if err == nil {
+		delete(f.failCalls, call)
+		return
+	}
+	f.failCalls[call] = err
+}
+
 // OnCall sets a hook that sees every call's "Object.method" before it is answered; it runs
 // without the fake's lock held, so it may use the fake's accessors.
 func (f *Fake) OnCall(hook func(call string)) {
@@ -130,6 +146,9 @@ func (f *Fake) OnCall(hook func(call string)) {
 func (f *Fake) enter(call string) error {
 	f.mu.Lock()
 	hook, fail := f.onCall, f.fail
+	if err := f.failCalls[call]; err != nil {
+		fail = err
+	}
 	f.mu.Unlock()
 	if hook != nil {
 		hook(call)

@@ -255,6 +255,17 @@ func TestEventsFaultsHooksAndFailures(t *testing.T) {
 		t.Errorf("failing conductor: %v", err)
 	}
 	f.SetFail(nil)
+	f.FailCall("Service.get_by_host_and_binary", rpc.ErrTimeout)
+	if _, err := classAction(t, f, "Service", "get_by_host_and_binary", "cmp1", "nova-compute"); !errors.Is(err, rpc.ErrTimeout) {
+		t.Errorf("failing call: %v", err)
+	}
+	if _, err := classAction(t, f, "ComputeNode", "get_by_host_and_nodename", "cmp1", "n1"); remoteClass(err) != "ComputeHostNotFound" {
+		t.Errorf("another call while one fails: %v", err)
+	}
+	f.FailCall("Service.get_by_host_and_binary", nil)
+	if _, err := classAction(t, f, "Service", "get_by_host_and_binary", "cmp1", "nova-compute"); err != nil {
+		t.Errorf("after FailCall(nil): %v", err)
+	}
 	if _, err := classAction(t, f, "Service", "no_such_method"); remoteClass(err) != "NoSuchMethod" {
 		t.Errorf("unknown method: %v", err)
 	}
