@@ -92,7 +92,42 @@ func newOpsEnv(t *testing.T) *opsEnv {
 	})
 	// Operations tests do not Start the agent: the report client a first pass would connect.
 	e.a.rt.report.Store(&reportClientBox{pl})
+	t.Cleanup(func() { e.deleteAllAndCheckClean(t) })
 	return e
+}
+
+// deleteAllAndCheckClean ends every operations test, like KubeVirt's leak-checking libvirt
+// mock: the user deletes every instance still on the host (task_state deleting, then the
+// terminate_instance cast, as nova-api does), and then nothing may be left behind: no domain,
+// no tap, no port, no instance directory (only the image cache's directories stay).
+func (e *opsEnv) deleteAllAndCheckClean(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // t.Context() is done by now
+	defer cancel()
+	terminate := e.a.Endpoints()[0].Methods["terminate_instance"]
+	for _, id := range e.cond.InstancesOnHost(e.a.Host()) {
+		inst := e.cond.Instance(id)
+		if vm, _ := ovo.Value[string](inst, "vm_state"); vm == "deleted" {
+			continue
+		}
+		must(t, inst.Set("task_state", "deleting"))
+		e.cond.PutInstance(inst)
+		if _, err := terminate(ctx, request(t, "terminate_instance", map[string]any{"instance": e.cond.Instance(id), "bdms": nil})); err != nil {
+			t.Errorf("clean-up: terminate_instance %s: %v", id, err)
+		}
+	}
+	e.hv.CheckClean(t)
+	e.taps.CheckClean(t)
+	e.net.CheckClean(t)
+	entries, err := os.ReadDir(e.path)
+	if err != nil {
+		t.Errorf("instances_path: %v", err)
+	}
+	for _, de := range entries {
+		if !slices.Contains([]string{"_base", "locks"}, de.Name()) {
+			t.Errorf("left under instances_path: %s", de.Name())
+		}
+	}
 }
 
 // newInstance stores a scheduled instance (as nova-api and the conductor leave it).
