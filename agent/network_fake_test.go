@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -15,17 +16,21 @@ import (
 
 // fakeNetwork is an in-memory NetworkAPI: every requested network gets a new port bound to the
 // host, reported inactive (so a build waits for network-vif-plugged). It keeps which ports
-// belong to which instance, so CheckClean can tell a leaked port.
+// belong to which instance and host, so CheckClean can tell a leaked port.
 type fakeNetwork struct {
 	mu               sync.Mutex
 	ports            map[string]string // port id -> instance uuid
+	hosts            map[string]string // port id -> binding:host_id
+	macs             int
 	mtu              int
 	failAlloc        error
 	failDealloc      error
 	allocs, deallocs int
 }
 
-func newFakeNetwork() *fakeNetwork { return &fakeNetwork{ports: map[string]string{}, mtu: 1450} }
+func newFakeNetwork() *fakeNetwork {
+	return &fakeNetwork{ports: map[string]string{}, hosts: map[string]string{}, mtu: 1450}
+}
 
 const testNetworkID = "0c1d2e3f-aaaa-4bbb-8ccc-ddddeeeeffff"
 
@@ -57,7 +62,9 @@ func (f *fakeNetwork) AllocateForInstance(ctx context.Context, token string, ins
 		}
 		bridge, mtu := netmodel.BridgeName(netID), f.mtu
 		f.ports[id] = inst.UUID
-		vifs = append(vifs, netmodel.VIF{ID: id, Address: "fa:16:3e:00:00:01", Type: netmodel.VIFTypeBridge,
+		f.hosts[id] = inst.Host
+		f.macs++
+		vifs = append(vifs, netmodel.VIF{ID: id, Address: fmt.Sprintf("fa:16:3e:00:00:%02x", f.macs), Type: netmodel.VIFTypeBridge,
 			Devname: netmodel.TapName(id), VNICType: "normal",
 			Network: &netmodel.Network{ID: netID, Bridge: &bridge, Meta: netmodel.NetworkMeta{MTU: &mtu}}})
 	}
@@ -74,6 +81,7 @@ func (f *fakeNetwork) DeallocateForInstance(ctx context.Context, instanceUUID st
 	for id, owner := range f.ports {
 		if owner == instanceUUID {
 			delete(f.ports, id)
+			delete(f.hosts, id)
 		}
 	}
 	return nil
@@ -91,6 +99,13 @@ func (f *fakeNetwork) portsOf(instanceUUID string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// bindingHost is the binding:host_id of a port, "" when the port does not exist.
+func (f *fakeNetwork) bindingHost(portID string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hosts[portID]
 }
 
 // CheckClean fails t when a port is still allocated: every port made must be released.

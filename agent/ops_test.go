@@ -71,7 +71,9 @@ type opsEnv struct {
 	nextID int64
 }
 
-func newOpsEnv(t *testing.T) *opsEnv {
+// newOpsEnv builds the environment; tweak may change the ports and options after the
+// defaults are set.
+func newOpsEnv(t *testing.T, tweak ...func(*Deps, *Options)) *opsEnv {
 	t.Helper()
 	e := &opsEnv{cond: newFakeConductor(), hv: virttest.NewFake(), caster: &recordingCaster{}, glance: glancetest.New(t), path: t.TempDir(),
 		net: newFakeNetwork(), taps: netplugtest.NewFake()}
@@ -89,6 +91,9 @@ func newOpsEnv(t *testing.T) *opsEnv {
 			Glance:  glanceConf(e.glance.URL),
 			Console: ConsoleOptions{VNCEnabled: true, NoVNCProxyBaseURL: "http://proxy:6080/vnc_auto.html", ProxyClientAddress: "10.0.0.5", TokenTTL: 600},
 			Domain:  DomainDefaults{VirtType: "qemu", VNCListen: "0.0.0.0", NovaVersion: "26.2.2"}}
+		for _, f := range tweak {
+			f(d, o)
+		}
 	})
 	// Operations tests do not Start the agent: the report client a first pass would connect.
 	e.a.rt.report.Store(&reportClientBox{pl})
@@ -170,6 +175,15 @@ func request(t *testing.T, method string, args map[string]any) *rpc.Request {
 
 func (e *opsEnv) build(t *testing.T, inst *ovo.Object, extra map[string]any) {
 	t.Helper()
+	if _, err := e.a.buildAndRunInstance(t.Context(), e.buildRequest(t, inst, extra)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// buildRequest is build_and_run_instance's request as the conductor casts it; extra replaces
+// arguments (requested_networks is `--nic none` unless replaced).
+func (e *opsEnv) buildRequest(t *testing.T, inst *ovo.Object, extra map[string]any) *rpc.Request {
+	t.Helper()
 	args := map[string]any{"instance": inst, "image": map[string]any{"id": e.image, "properties": map[string]any{}},
 		"filter_properties": map[string]any{}, "host_list": []any{}, "requested_networks": nil}
 	noNet, _ := ovo.New("NetworkRequestList")
@@ -180,9 +194,7 @@ func (e *opsEnv) build(t *testing.T, inst *ovo.Object, extra map[string]any) {
 	for k, v := range extra {
 		args[k] = v
 	}
-	if _, err := e.a.buildAndRunInstance(t.Context(), request(t, "build_and_run_instance", args)); err != nil {
-		t.Fatal(err)
-	}
+	return request(t, "build_and_run_instance", args)
 }
 
 func (e *opsEnv) states() []string {
