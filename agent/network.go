@@ -153,9 +153,10 @@ func (a *Agent) vifEvents(uuid string, vifs []netmodel.VIF) map[string]<-chan ex
 	return out
 }
 
-// waitVIFEvents waits for every registered event, bounded by vif_plugging_timeout. A failed
-// event or, when vif_plugging_is_fatal, a timeout is an error nova reports as
-// VirtualInterfaceCreateException.
+// waitVIFEvents waits for every registered event, bounded by vif_plugging_timeout. When
+// vif_plugging_is_fatal, a failed event or a timeout is an error nova reports as
+// VirtualInterfaceCreateException; otherwise both are logged and the spawn goes on (nova's
+// _neutron_failed_callback and timeout handling).
 // The caller forgets the registrations when it is done with them.
 func (a *Agent) waitVIFEvents(ctx context.Context, uuid string, events map[string]<-chan extEvent) error {
 	timer := time.NewTimer(a.c.net.VIFPluggingTimeout)
@@ -164,6 +165,10 @@ func (a *Agent) waitVIFEvents(ctx context.Context, uuid string, events map[strin
 		select {
 		case e := <-ch:
 			if e.Status == "failed" {
+				if !a.c.net.VIFPluggingIsFatal {
+					a.log.Warn("Neutron reported network-vif-plugged failed; continuing (vif_plugging_is_fatal = false)", "instance_uuid", uuid, "event", key)
+					continue
+				}
 				return newFault("VirtualInterfaceCreateException", 500, nil,
 					"Virtual Interface creation failed: Neutron reported %s failed", key)
 			}

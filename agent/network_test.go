@@ -338,7 +338,28 @@ func TestVIFPluggedTimeout(t *testing.T) {
 		e.checkNothingLeftOf(t, id)
 	})
 
-	t.Run("Neutron reports the port failed: the build aborts", func(t *testing.T) {
+	t.Run("Neutron reports the port failed, not fatal: the build goes on", func(t *testing.T) {
+		// nova's _neutron_failed_callback only logs unless vif_plugging_is_fatal.
+		e := newOpsEnv(t, vifWait(time.Minute, false))
+		inst := e.newInstance(t)
+		id, _ := ovo.Value[string](inst, "uuid")
+		done := e.buildInBackground(t, inst, onNetworks(t, testNetworkID))
+		e.waitPaused(t, id)
+		e.vifEvent(t, id, e.net.portsOf(id)[0], "failed")
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if vm, task, _ := e.instanceState(t, id); vm != "active" || task != "" {
+			t.Errorf("vm_state %q task_state %q, want active None", vm, task)
+		}
+		if f := e.cond.FaultMessages(id); len(f) != 0 {
+			t.Errorf("faults %v", f)
+		}
+		e.terminate(t, id)
+		e.checkNothingLeftOf(t, id)
+	})
+
+	t.Run("Neutron reports the port failed, fatal: the build aborts", func(t *testing.T) {
 		e := newOpsEnv(t, vifWait(time.Minute, true))
 		inst := e.newInstance(t)
 		id, _ := ovo.Value[string](inst, "uuid")
