@@ -379,11 +379,24 @@ func TestVIFPluggedTimeout(t *testing.T) {
 	})
 }
 
+// buildPlugged builds an instance on the network, Neutron reporting its port up once the
+// guest waits for it.
+func (e *opsEnv) buildPlugged(t *testing.T, inst *ovo.Object) {
+	t.Helper()
+	id, _ := ovo.Value[string](inst, "uuid")
+	done := e.buildInBackground(t, inst, onNetworks(t, testNetworkID))
+	e.waitPaused(t, id)
+	e.vifEvent(t, id, e.net.portsOf(id)[0], "completed")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestTapReaperRemovesOrphansOnly(t *testing.T) {
-	e := newOpsEnv(t, vifWait(50*time.Millisecond, false))
+	e := newOpsEnv(t, vifWait(time.Minute, true))
 	inst := e.newInstance(t)
 	id, _ := ovo.Value[string](inst, "uuid")
-	e.build(t, inst, onNetworks(t, testNetworkID))
+	e.buildPlugged(t, inst)
 	mine := netmodel.TapName(e.net.portsOf(id)[0])
 	// A tap no instance's info cache names: a delete interrupted between destroy and unplug.
 	orphan := netmodel.TapName(uuid.NewString())
@@ -404,6 +417,38 @@ func TestTapReaperRemovesOrphansOnly(t *testing.T) {
 	if n, err := e.a.reapTaps(t.Context(), nil); err != nil || n != 0 {
 		t.Errorf("second pass reaped %d (%v)", n, err)
 	}
+
+	// The tap of a build waiting for network-vif-plugged is not an orphan: the build saved the
+	// info cache before it plugged.
+	building := e.newInstance(t)
+	bid, _ := ovo.Value[string](building, "uuid")
+	done := e.buildInBackground(t, building, onNetworks(t, testNetworkID))
+	e.waitPaused(t, bid)
+	if n, err := e.a.reapTaps(t.Context(), nil); err != nil || n != 0 || len(e.taps.Taps()) != 2 {
+		t.Errorf("during a build: reaped %d (%v), taps %v", n, err, e.taps.Taps())
+	}
+	e.vifEvent(t, bid, e.net.portsOf(bid)[0], "completed")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDeletedDuringBuildOnANetwork: the user deletes while the guest starts; the build must
+// not leave its taps or ports behind for the queued delete to miss.
+func TestDeletedDuringBuildOnANetwork(t *testing.T) {
+	e := newOpsEnv(t)
+	inst := e.newInstance(t)
+	id, _ := ovo.Value[string](inst, "uuid")
+	e.a.c.hv = deletingOnStart{Fake: e.hv, cond: e.cond, id: id}
+	e.build(t, inst, onNetworks(t, testNetworkID))
+	if _, task, _ := e.instanceState(t, id); task != "deleting" {
+		t.Fatalf("task_state %q: the build overwrote the user's delete", task)
+	}
+	e.checkNothingLeftOf(t, id)
+	e.terminate(t, id) // the queued delete finds nothing left to do
+	if e.cond.Instance(id) != nil {
+		t.Error("instance not destroyed")
+	}
 }
 
 // TestRecoveryRemovesTapsOfAnInterruptedBuild: novalet stopped while a build waited for
@@ -411,10 +456,10 @@ func TestTapReaperRemovesOrphansOnly(t *testing.T) {
 // instance to error with a fault and removes its guest, tap and directory. Like nova's
 // _init_instance, it does not release the ports: they go when the user deletes the instance.
 func TestRecoveryRemovesTapsOfAnInterruptedBuild(t *testing.T) {
-	e := newOpsEnv(t, vifWait(50*time.Millisecond, false))
+	e := newOpsEnv(t, vifWait(time.Minute, true))
 	inst := e.newInstance(t)
 	id, _ := ovo.Value[string](inst, "uuid")
-	e.build(t, inst, onNetworks(t, testNetworkID))
+	e.buildPlugged(t, inst)
 	ports := e.net.portsOf(id)
 	stored := e.cond.Instance(id)
 	must(t, set(stored, map[string]any{"vm_state": "building", "task_state": "spawning"}))
