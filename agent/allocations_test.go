@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -11,30 +9,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/novalet/novalet/openstack/placement"
 	"github.com/novalet/novalet/openstack/placement/placementtest"
-	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/rpc/ovo"
 )
-
-// auditConductor answers Instance.get_by_uuid as nova's database does: a soft-deleted row only
-// for a context that reads deleted rows, InstanceNotFound otherwise.
-type auditConductor struct {
-	*fakeConductor
-	rows map[string]*ovo.Object
-}
-
-func (c auditConductor) ObjectClassActionVersions(ctx context.Context, rc rpc.Context, objname, objmethod string, v map[string]string, args []any, kwargs map[string]any) (json.RawMessage, error) {
-	if objname+"."+objmethod != "Instance.get_by_uuid" {
-		return c.fakeConductor.ObjectClassActionVersions(ctx, rc, objname, objmethod, v, args, kwargs)
-	}
-	id := args[0].(string)
-	row := c.rows[id]
-	if row != nil {
-		if deleted, _ := ovo.Value[bool](row, "deleted"); !deleted || rc["read_deleted"] == "yes" {
-			return json.Marshal(row)
-		}
-	}
-	return nil, &rpc.RemoteError{Class: "InstanceNotFound", Module: "nova.exception", Message: "Instance " + id + " could not be found."}
-}
 
 func TestResourcePassRemovesAllocationsOfDeletedInstances(t *testing.T) {
 	row := func(id string, deleted bool) *ovo.Object {
@@ -50,8 +26,11 @@ func TestResourcePassRemovesAllocationsOfDeletedInstances(t *testing.T) {
 		unknown   = "11111111-0000-4000-8000-000000000002" // the scheduler just claimed for it
 		elsewhere = "11111111-0000-4000-8000-000000000003" // alive, not on this node
 	)
-	fc := auditConductor{fakeConductor: newFakeConductor(), rows: map[string]*ovo.Object{
-		deleted: row(deleted, true), elsewhere: row(elsewhere, false)}}
+	// The conductor fake answers Instance.get_by_uuid as nova's database does: a soft-deleted
+	// row only for a context that reads deleted rows, InstanceNotFound otherwise.
+	fc := newFakeConductor()
+	fc.PutInstance(row(deleted, true))
+	fc.PutInstance(row(elsewhere, false))
 	fp, sc := placementtest.New(t)
 	a := testAgent(t, fc, t.TempDir(), placement.New(sc, discardLogger()))
 	if err := a.Start(t.Context()); err != nil {

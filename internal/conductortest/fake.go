@@ -13,10 +13,12 @@
 //     1839560).
 //   - Instance: save writes the changed fields and enforces expected_task_state as nova's
 //     instance_update_and_get_original does (UnexpectedTaskStateError, or
-//     UnexpectedDeletingTaskStateError when the database holds "deleting"); save, destroy and
-//     get_by_uuid of an instance that does not exist raise InstanceNotFound;
-//     InstanceList.get_by_host and get_by_host_and_node return the instances whose host (and
-//     node) match, with their info cache.
+//     UnexpectedDeletingTaskStateError when the database holds "deleting"); destroy
+//     soft-deletes the row (deleted = true), which then only a context with read_deleted "yes"
+//     (or "only") reads back; save, destroy and get_by_uuid of an instance that does not exist
+//     for the context raise InstanceNotFound; InstanceList.get_by_host and
+//     get_by_host_and_node return the instances whose host (and node) match, with their info
+//     cache.
 //   - InstanceInfoCache.save stores an instance's network_info; InstanceFault.create,
 //     InstanceAction.action_start and InstanceActionEvent.event_start /
 //     event_finish_with_failure are recorded; ConsoleAuthToken.authorize hands out a token.
@@ -32,6 +34,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -232,7 +235,8 @@ func (f *Fake) DeleteService(host string) {
 
 // PutInstance stores inst as the database would hold it (change marks dropped), replacing
 // the record with the same uuid: what nova-api and the scheduler leave, or a change made
-// behind the compute's back (a delete request sets task_state "deleting").
+// behind the compute's back (a delete request sets task_state "deleting"). A row with
+// deleted = true is stored soft-deleted.
 func (f *Fake) PutInstance(inst *ovo.Object) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -246,39 +250,65 @@ func (f *Fake) PutInstance(inst *ovo.Object) {
 	}
 }
 
-// Instance returns a copy of the instance record (with its info cache), nil when there is
-// none (never created, destroyed or dropped).
+// Instance returns a copy of the instance record (with its info cache) as a read without
+// deleted rows sees it: nil when there is none (never created, destroyed or dropped).
 func (f *Fake) Instance(id string) *ovo.Object {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return cloneOrNil(f.instances[id])
+	return cloneOrNil(f.row(id, "no"))
 }
 
-// Instances lists the uuids of the instance records, in the order they were first stored.
+// Instances lists the uuids of the instance records not deleted, in the order they were
+// first stored.
 func (f *Fake) Instances() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.sortedInstances(func(*ovo.Object) bool { return true })
 }
 
-// InstancesOnHost lists the uuids of the instances whose host is host, in the order
-// InstanceList.get_by_host returns them.
+// InstancesOnHost lists the uuids of the instances not deleted whose host is host, in the
+// order InstanceList.get_by_host returns them.
 func (f *Fake) InstancesOnHost(host string) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.sortedInstances(func(o *ovo.Object) bool { h, _ := ovo.Value[string](o, "host"); return h == host })
 }
 
+// sortedInstances lists the rows not deleted that keep accepts, in the order first stored.
 func (f *Fake) sortedInstances(keep func(*ovo.Object) bool) []string {
 	var out []string
 	for id, o := range f.instances {
-		if keep(o) {
+		if !isDeleted(o) && keep(o) {
 			out = append(out, id)
 		}
 	}
 	slices.SortFunc(out, func(a, b string) int { return int(f.order[a] - f.order[b]) })
 	return out
 }
+
+// row is the instance row a context with read_deleted mode ("no", "yes", "only"; "" is
+// "no", nova's default) sees; nil when it sees none.
+func (f *Fake) row(id, readDeleted string) *ovo.Object {
+	o := f.instances[id]
+	if o == nil {
+		return nil
+	}
+	switch readDeleted {
+	case "yes":
+		return o
+	case "only":
+		if isDeleted(o) {
+			return o
+		}
+		return nil
+	}
+	if isDeleted(o) {
+		return nil
+	}
+	return o
+}
+
+func isDeleted(o *ovo.Object) bool { d, _ := ovo.Value[bool](o, "deleted"); return d }
 
 // DropInstance removes a record behind nova's back, as if it had never been (a row archived
 // and purged while the compute was away).
@@ -293,7 +323,7 @@ func (f *Fake) DropInstance(id string) {
 func (f *Fake) InfoCache(id string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if o := f.instances[id]; o != nil {
+	if o := f.row(id, "no"); o != nil {
 		if ic, _ := ovo.Value[*ovo.Object](o, "info_cache"); ic != nil {
 			s, _ := ovo.Value[string](ic, "network_info")
 			return s
@@ -362,7 +392,7 @@ func (f *Fake) Actions() []Action {
 // --- the object API ---
 
 // ObjectClassActionVersions implements the conductor's object_class_action_versions.
-func (f *Fake) ObjectClassActionVersions(ctx context.Context, _ rpc.Context, objname, objmethod string, _ map[string]string, args []any, kwargs map[string]any) (json.RawMessage, error) {
+func (f *Fake) ObjectClassActionVersions(ctx context.Context, rc rpc.Context, objname, objmethod string, _ map[string]string, args []any, kwargs map[string]any) (json.RawMessage, error) {
 	call := objname + "." + objmethod
 	if err := f.enter(call); err != nil {
 		return nil, err
@@ -414,7 +444,8 @@ func (f *Fake) ObjectClassActionVersions(ctx context.Context, _ rpc.Context, obj
 		}
 		return json.Marshal(l)
 	case "Instance.get_by_uuid":
-		if o := f.instances[str(0)]; o != nil {
+		readDeleted, _ := rc["read_deleted"].(string)
+		if o := f.row(str(0), readDeleted); o != nil {
 			return json.Marshal(o)
 		}
 		return nil, instanceNotFound(str(0))
@@ -459,16 +490,31 @@ func (f *Fake) ObjectAction(ctx context.Context, _ rpc.Context, objinst json.Raw
 	case "Instance.save":
 		return map[string]json.RawMessage{}, none, f.saveInstance(obj, kwargs)
 	case "Instance.destroy":
+		// nova's instance_destroy soft-deletes the row
 		id, _ := ovo.Value[string](obj, "uuid")
-		if f.instances[id] == nil {
+		stored := f.row(id, "no")
+		if stored == nil {
 			return nil, nil, instanceNotFound(id)
 		}
-		delete(f.instances, id)
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		if err := stored.Set("deleted", true); err != nil {
+			return nil, nil, err
+		}
+		if err := stored.Set("deleted_at", now); err != nil {
+			return nil, nil, err
+		}
+		stored.ObjResetChanges()
 		f.destroyed = append(f.destroyed, id)
-		return map[string]json.RawMessage{}, none, nil
+		updates := map[string]json.RawMessage{"deleted": json.RawMessage("true")}
+		if data, ok := stored.ToPrimitive()["nova_object.data"].(map[string]any); ok {
+			if b, err := json.Marshal(data["deleted_at"]); err == nil {
+				updates["deleted_at"] = b
+			}
+		}
+		return updates, none, nil
 	case "InstanceInfoCache.save":
 		id, _ := ovo.Value[string](obj, "instance_uuid")
-		stored := f.instances[id]
+		stored := f.row(id, "no")
 		if stored == nil {
 			return nil, nil, &rpc.RemoteError{Class: "InstanceInfoCacheNotFound", Module: "nova.exception",
 				Message: fmt.Sprintf("Info cache for instance %s could not be found.", id)}
@@ -574,7 +620,7 @@ func (f *Fake) serviceOrNode(obj *ovo.Object, method string) (map[string]json.Ra
 // against the database, then the changed fields written.
 func (f *Fake) saveInstance(obj *ovo.Object, kwargs map[string]any) error {
 	id, _ := ovo.Value[string](obj, "uuid")
-	stored := f.instances[id]
+	stored := f.row(id, "no")
 	if stored == nil {
 		return instanceNotFound(id)
 	}

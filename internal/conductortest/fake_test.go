@@ -170,6 +170,20 @@ func TestInstanceSaveChecksExpectedTaskState(t *testing.T) {
 	if _, err := classAction(t, f, "Instance", "get_by_uuid", id); remoteClass(err) != "InstanceNotFound" {
 		t.Errorf("get_by_uuid of a destroyed instance: %v", err)
 	}
+	// The row is soft-deleted: a context reading deleted rows still finds it.
+	for _, mode := range []string{"yes", "only"} {
+		raw, err := f.ObjectClassActionVersions(t.Context(), rpc.Context{"read_deleted": mode}, "Instance", "get_by_uuid", nil, []any{id}, nil)
+		if err != nil {
+			t.Fatalf("get_by_uuid read_deleted=%s: %v", mode, err)
+		}
+		row, err := ovo.Decode(raw)
+		if deleted, _ := ovo.Value[bool](row, "deleted"); err != nil || !deleted {
+			t.Errorf("read_deleted=%s: deleted = %v (%v)", mode, deleted, err)
+		}
+	}
+	if len(f.Instances()) != 0 {
+		t.Errorf("instances %v after the destroy", f.Instances())
+	}
 	if _, err := action(t, f, inst, "destroy", nil); remoteClass(err) != "InstanceNotFound" {
 		t.Errorf("second destroy: %v", err)
 	}
