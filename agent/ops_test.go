@@ -478,11 +478,20 @@ func TestRecoveryAfterACrash(t *testing.T) {
 	stored = e.cond.Instance(did)
 	must(t, set(stored, map[string]any{"task_state": "deleting"}))
 	e.cond.PutInstance(stored)
-	// An orphan: its instance is gone from the database.
+	// An orphan: the user deleted it while the host was away (nova-api's local delete marks
+	// the row deleted and leaves the guest).
 	orphan := e.newInstance(t)
 	oid, _ := ovo.Value[string](orphan, "uuid")
 	e.build(t, orphan, nil)
-	e.cond.DropInstance(oid)
+	stored = e.cond.Instance(oid)
+	must(t, set(stored, map[string]any{"deleted": true, "vm_state": "deleted"}))
+	e.cond.PutInstance(stored)
+	// A stranger: a guest whose uuid the database does not know at all (a wrong cell or
+	// transport_url would make every guest look so): left alone, disks and all.
+	stranger := e.newInstance(t)
+	sid, _ := ovo.Value[string](stranger, "uuid")
+	e.build(t, stranger, nil)
+	e.cond.DropInstance(sid)
 	// And a healthy one.
 	fine := e.newInstance(t)
 	fid, _ := ovo.Value[string](fine, "uuid")
@@ -501,9 +510,14 @@ func TestRecoveryAfterACrash(t *testing.T) {
 		t.Error("interrupted delete not finished")
 	}
 	defined := e.hv.Defined()
-	if len(defined) != 1 {
-		t.Errorf("domains after recovery %v, want only the healthy one", defined)
+	if len(defined) != 2 {
+		t.Errorf("domains after recovery %v, want the healthy one and the stranger", defined)
 	}
+	if _, err := os.Stat(filepath.Join(e.path, sid, "disk")); err != nil {
+		t.Errorf("the disk of a guest the database does not know was removed: %v", err)
+	}
+	// The operator removes the stranger by hand (the leak check at the end wants a clean host).
+	must(t, e.a.removeInstanceFromHost(t.Context(), sid, discardLogger()))
 	for _, id := range []string{bid, did, oid} {
 		if _, err := os.Stat(filepath.Join(e.path, id)); !os.IsNotExist(err) {
 			t.Errorf("directory of %s left", id)

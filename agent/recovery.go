@@ -151,9 +151,11 @@ func (a *Agent) recoverPowerTask(ctx context.Context, rc rpc.Context, inst *inst
 	return nil
 }
 
-// reapOrphans removes domains and instance directories whose instance does not exist (deleted
-// while novalet was away, or a build whose record is gone). One whose instance lives on another
-// host is left alone: it may be mid-migration.
+// reapOrphans removes domains and instance directories of instances the database marks
+// deleted (deleted while novalet was away: nova-api's local delete), as nova's
+// running_deleted_instance reaper does. Nothing else is taken: an instance that lives on another
+// host may be mid-migration, and a uuid the database does not know at all (a wrong
+// transport_url or cell, a restored backup) is logged and left, since its disks may be real.
 func (a *Agent) reapOrphans(ctx context.Context, rc rpc.Context, known map[string]bool) error {
 	candidates := map[string]bool{}
 	doms, err := a.c.hv.List(ctx)
@@ -175,16 +177,21 @@ func (a *Agent) reapOrphans(ctx context.Context, rc rpc.Context, known map[strin
 		}
 	}
 	for id := range candidates {
-		exists, err := a.instanceExists(ctx, rc, id)
+		deleted, err := a.instanceDeleted(ctx, rc, id)
+		if errors.Is(err, errGone) {
+			a.log.Warn("a domain or instance directory belongs to no instance this cell knows; left alone (remove it by hand if it is garbage)",
+				"instance_uuid", id)
+			continue
+		}
 		if err != nil {
 			a.log.Warn("orphan check failed; left in place", "instance_uuid", id, "error", err)
 			continue
 		}
-		if exists {
+		if !deleted {
 			continue
 		}
 		log := a.log.With("instance_uuid", id)
-		log.Warn("reaping a domain/instance directory that belongs to no instance")
+		log.Warn("reaping the domain and files of an instance deleted while this host was away")
 		if err := a.removeInstanceFromHost(ctx, id, log); err != nil {
 			log.Error("orphan not reaped", "error", err)
 		}
@@ -192,16 +199,22 @@ func (a *Agent) reapOrphans(ctx context.Context, rc rpc.Context, known map[strin
 	return nil
 }
 
-// instanceExists asks the conductor whether a (not deleted) instance has this uuid.
-func (a *Agent) instanceExists(ctx context.Context, rc rpc.Context, id string) (bool, error) {
-	_, err := a.svc.objs.classAction(ctx, rc, "Instance", "get_by_uuid", []any{id}, map[string]any{"expected_attrs": []any{}})
-	if err == nil {
-		return true, nil
+// instanceDeleted reads the instance's row, deleted ones included: whether the database marks
+// it deleted; errGone when there is no row at all.
+func (a *Agent) instanceDeleted(ctx context.Context, rc rpc.Context, id string) (bool, error) {
+	raw, err := a.svc.objs.classAction(ctx, rc.WithReadDeleted("yes"), "Instance", "get_by_uuid", []any{id}, map[string]any{"expected_attrs": []any{}})
+	if err != nil {
+		return false, classifyInstanceError(err)
 	}
-	if errors.Is(classifyInstanceError(err), errGone) {
-		return false, nil
+	obj, err := decodeObject(raw)
+	if err != nil {
+		return false, err
 	}
-	return false, err
+	if obj == nil {
+		return false, errGone
+	}
+	deleted, _ := ovo.Value[bool](obj, "deleted")
+	return deleted, nil
 }
 
 func isUUID(s string) bool {
