@@ -69,6 +69,26 @@ type Agent struct {
 
 	mu        sync.Mutex
 	loopsSeen time.Time // when the main loops last went round (for the watchdog)
+
+	// work counts operations running in the background (builds), for Drain.
+	work sync.WaitGroup
+}
+
+// background runs f off the RPC worker; Drain waits for it.
+func (a *Agent) background(f func()) { a.work.Go(f) }
+
+// Drain waits for background operations (builds) to end, or for ctx. It is what a shutdown
+// calls after the RPC server stopped taking work, so no build is cut in the middle by a clean
+// stop; one still running at the deadline is recovered at the next start.
+func (a *Agent) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { a.work.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("background operations still running: %w", ctx.Err())
+	}
 }
 
 // New wires the compute manager from its ports and options.

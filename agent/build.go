@@ -91,9 +91,25 @@ func noAllocate(reqs []netmodel.RequestedNetwork) bool {
 	return len(reqs) == 1 && reqs[0].NetworkID == "none"
 }
 
-// buildAndRunInstance is the cast nova-conductor sends to the chosen host. It runs the build
-// to its end (nova runs it in a green thread; the RPC server's pool is the equivalent here),
-// serialised per instance and bounded by max_concurrent_builds.
+// castBuildAndRunInstance is the RPC handler of the cast nova-conductor sends to the chosen
+// host. As nova's manager (utils.spawn_n), it starts the build in the background and returns,
+// so a build never holds an RPC worker: with every worker busy in builds, the
+// network-vif-plugged events the builds wait for could not be read. Shutdown waits for
+// background work (Drain).
+func (a *Agent) castBuildAndRunInstance(ctx context.Context, req *rpc.Request) (any, error) {
+	if _, err := decodeBuild(req); err != nil {
+		return nil, rpc.NovaError("InvalidInput", "build_and_run_instance: "+err.Error(), map[string]any{"code": 400})
+	}
+	a.background(func() {
+		if _, err := a.buildAndRunInstance(context.WithoutCancel(ctx), req); err != nil {
+			a.log.Error("build_and_run_instance ended in error", "error", err, "request_id", req.Context.RequestID())
+		}
+	})
+	return nil, nil
+}
+
+// buildAndRunInstance runs one build to its end, serialised per instance and bounded by
+// max_concurrent_builds.
 func (a *Agent) buildAndRunInstance(ctx context.Context, req *rpc.Request) (any, error) {
 	b, err := decodeBuild(req)
 	if err != nil {

@@ -114,7 +114,7 @@ func (c *compute) acquireBuild(ctx context.Context) (func(), error) {
 // instanceMethods are the compute RPC methods of instance operations.
 func (a *Agent) instanceMethods() map[string]rpc.HandlerFunc {
 	return map[string]rpc.HandlerFunc{
-		"build_and_run_instance":  a.buildAndRunInstance,
+		"build_and_run_instance":  a.castBuildAndRunInstance,
 		"terminate_instance":      a.terminateInstance,
 		"stop_instance":           a.stopInstance,
 		"start_instance":          a.startInstance,

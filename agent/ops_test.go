@@ -109,6 +109,9 @@ func (e *opsEnv) deleteAllAndCheckClean(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // t.Context() is done by now
 	defer cancel()
+	if err := e.a.Drain(ctx); err != nil {
+		t.Errorf("clean-up: %v", err)
+	}
 	terminate := e.a.Endpoints()[0].Methods["terminate_instance"]
 	for _, id := range e.cond.InstancesOnHost(e.a.Host()) {
 		inst := e.cond.Instance(id)

@@ -196,7 +196,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 	log.Info("stopping: finishing in-flight requests")
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancelStop()
-	return server.Stop(stopCtx)
+	// As oslo.service: stop consuming, then give the work in flight (RPC handlers, then builds
+	// running in the background) the rest of graceful_shutdown_timeout.
+	err = server.Stop(stopCtx)
+	if derr := a.Drain(stopCtx); derr != nil {
+		log.Warn("stopping with builds still running; start-up recovery settles them", "error", derr)
+	}
+	return err
 }
 
 // startAgent registers the node, retrying while the conductor is not answering yet (nova-compute
