@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -24,6 +25,10 @@ type ResourceOptions struct {
 	ReservedHostMemoryMB, ReservedHostDiskMB, ReservedHostCPUs                       int
 	CPUAllocationRatio, RAMAllocationRatio, DiskAllocationRatio                      *float64
 	InitialCPUAllocationRatio, InitialRAMAllocationRatio, InitialDiskAllocationRatio float64
+	// LibvirtCallTimeout bounds each libvirt read of a resource pass ([novalet]
+	// libvirt_call_timeout); 0 leaves them to the caller's context. init_host waits longer on
+	// purpose: a libvirtd that has just started probes its emulators first.
+	LibvirtCallTimeout time.Duration
 }
 
 // tracker is nova's resource tracker for the one node a libvirt host has: it keeps the
@@ -191,7 +196,7 @@ func noneIfEmpty(s string) string {
 // update is one pass of update_available_resource: read the host, save the ComputeNode when
 // something changed, and bring the Placement provider in line.
 func (t *tracker) update(ctx context.Context) error {
-	facts, err := t.hostInfo.HostFacts(ctx)
+	facts, err := t.hostFacts(ctx)
 	if err != nil {
 		return fmt.Errorf("host facts: %w", err)
 	}
@@ -236,6 +241,20 @@ func (t *tracker) update(ctx context.Context) error {
 		t.removeDeletedInstancesAllocations(ctx, use.tracked)
 	}
 	return nil
+}
+
+// libvirtBound bounds one libvirt read of the pass by libvirt_call_timeout.
+func (t *tracker) libvirtBound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if t.opts.LibvirtCallTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, t.opts.LibvirtCallTimeout)
+}
+
+func (t *tracker) hostFacts(ctx context.Context) (virt.HostFacts, error) {
+	ctx, cancel := t.libvirtBound(ctx)
+	defer cancel()
+	return t.hostInfo.HostFacts(ctx)
 }
 
 // errPlacementSync marks a pass that read the host and saved the ComputeNode but could not
@@ -378,7 +397,9 @@ func (t *tracker) syncPlacement(ctx context.Context, f virt.HostFacts, d diskGB)
 		return err
 	}
 	t.inventory.Store(&inv)
-	traits, err := t.hostInfo.DriverTraits(ctx, o.VirtType)
+	tctx, cancel := t.libvirtBound(ctx)
+	defer cancel()
+	traits, err := t.hostInfo.DriverTraits(tctx, o.VirtType)
 	if err != nil {
 		return err
 	}

@@ -145,7 +145,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 	a, err := agent.New(agent.Deps{
 		Conductor:  rpc.NewConductorClient(client, rpc.CallOptions{}),
 		Host:       hv,
-		Hypervisor: hv,
+		Hypervisor: virt.WithCallTimeout(hv, time.Duration(cfg.Novalet.LibvirtCallTimeout)*time.Second),
 		Images:     images,
 		Caster:     client,
 		Network:    neutron.NewConnector(cfg.Neutron, log),
@@ -228,6 +228,7 @@ func resourceOptions(cfg *config.Config) agent.ResourceOptions {
 		CPUAllocationRatio: d.CPUAllocationRatio, RAMAllocationRatio: d.RAMAllocationRatio, DiskAllocationRatio: d.DiskAllocationRatio,
 		InitialCPUAllocationRatio: d.InitialCPUAllocationRatio, InitialRAMAllocationRatio: d.InitialRAMAllocationRatio,
 		InitialDiskAllocationRatio: d.InitialDiskAllocationRatio,
+		LibvirtCallTimeout:         time.Duration(cfg.Novalet.LibvirtCallTimeout) * time.Second,
 	}
 }
 

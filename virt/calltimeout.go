@@ -1,0 +1,101 @@
+package virt
+
+import (
+	"context"
+	"time"
+)
+
+// WithCallTimeout bounds each call of h by d on top of the caller's context ([novalet]
+// libvirt_call_timeout): a libvirtd that hangs fails the call with ErrTimeout instead of
+// freezing the caller (a periodic task, a build, a scrape). Start and Suspend are bounded by
+// the caller only: restoring or writing a managed-save image takes as long as the guest's
+// memory does, as in nova, which puts no timeout on them. d <= 0 returns h unchanged.
+func WithCallTimeout(h Hypervisor, d time.Duration) Hypervisor {
+	if d <= 0 {
+		return h
+	}
+	return &callTimeout{h: h, d: d}
+}
+
+type callTimeout struct {
+	h Hypervisor
+	d time.Duration
+}
+
+func (c *callTimeout) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.d)
+}
+
+func (c *callTimeout) Define(ctx context.Context, xml string) error {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.h.Define(ctx, xml)
+}
+
+func (c *callTimeout) Start(ctx context.Context, uuid string, paused bool) error {
+	return c.h.Start(ctx, uuid, paused)
+}
+
+func (c *callTimeout) Resume(ctx context.Context, uuid string) error {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.h.Resume(ctx, uuid)
+}
+
+func (c *callTimeout) Pause(ctx context.Context, uuid string) error {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.h.Pause(ctx, uuid)
+}
+
+func (c *callTimeout) Shutdown(ctx context.Context, uuid string) error {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.h.Shutdown(ctx, uuid)
+}
+
+func (c *callTimeout) Destroy(ctx context.Context, uuid string) error {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.h.Destroy(ctx, uuid)
+}
+
+func (c *callTimeout) Reboot(ctx context.Context, uuid string, hard bool) error {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.h.Reboot(ctx, uuid, hard)
+}
+
+func (c *callTimeout) Suspend(ctx context.Context, uuid string) error {
+	return c.h.Suspend(ctx, uuid)
+}
+
+func (c *callTimeout) Undefine(ctx context.Context, uuid string) error {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.h.Undefine(ctx, uuid)
+}
+
+func (c *callTimeout) State(ctx context.Context, uuid string) (PowerState, error) {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.h.State(ctx, uuid)
+}
+
+func (c *callTimeout) List(ctx context.Context) ([]DomainInfo, error) {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.h.List(ctx)
+}
+
+func (c *callTimeout) VNCPort(ctx context.Context, uuid string) (int, error) {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.h.VNCPort(ctx, uuid)
+}
+
+func (c *callTimeout) Metadata(ctx context.Context, uuid string) (InstanceMetadata, error) {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.h.Metadata(ctx, uuid)
+}
