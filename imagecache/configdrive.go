@@ -35,7 +35,13 @@ func (c *Local) buildConfigDrive(ctx context.Context, instanceDir string, files 
 	}
 	sort.Strings(names)
 
-	staging, err := os.MkdirTemp("", "novalet-configdrive-")
+	// The staging files hold admin_pass and user_data: they live in the instance directory
+	// (0700), never in a shared /tmp, so a crash leaves them where the instance's delete and
+	// CleanLeftovers remove them.
+	if err := os.MkdirAll(instanceDir, 0o755); err != nil {
+		return "", fsErr(err, "creating %s", instanceDir)
+	}
+	staging, err := os.MkdirTemp(instanceDir, configDriveStagingPrefix)
 	if err != nil {
 		return "", fsErr(err, "creating a staging directory")
 	}

@@ -17,7 +17,10 @@ import (
 // overlay, and a JSON document standing in for the ISO.
 type fakeTools struct{}
 
-func (fakeTools) info(_ context.Context, path string) (imageInfo, error) {
+func (fakeTools) info(_ context.Context, path, format string) (imageInfo, error) {
+	if format == "" {
+		return imageInfo{}, classed(ErrInvalid, "qemu-img info %s: no format given (qemu-img must not probe)", path)
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return imageInfo{}, err
@@ -25,6 +28,13 @@ func (fakeTools) info(_ context.Context, path string) (imageInfo, error) {
 	in, err := inspectFile(path)
 	if err != nil {
 		return imageInfo{}, err
+	}
+	// As qemu-img -f: any file reads as raw; another format must be what the file is.
+	if format == "raw" {
+		return imageInfo{Format: "raw", VirtualSize: st.Size()}, nil
+	}
+	if in.format != format {
+		return imageInfo{}, fmt.Errorf("fake qemu-img info: %s is not in %s format", path, format)
 	}
 	switch in.format {
 	case "qcow2":
@@ -38,7 +48,7 @@ func (fakeTools) info(_ context.Context, path string) (imageInfo, error) {
 }
 
 func (t fakeTools) convertToRaw(ctx context.Context, src, dst, srcFormat string) error {
-	info, err := t.info(ctx, src)
+	info, err := t.info(ctx, src, srcFormat)
 	if err != nil {
 		return err
 	}
@@ -49,7 +59,7 @@ func (t fakeTools) convertToRaw(ctx context.Context, src, dst, srcFormat string)
 }
 
 func (t fakeTools) createOverlay(ctx context.Context, path, backing, backingFormat string, _ int64, size int64) error {
-	info, err := t.info(ctx, backing)
+	info, err := t.info(ctx, backing, backingFormat)
 	if err != nil {
 		return err
 	}

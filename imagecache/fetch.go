@@ -89,7 +89,7 @@ func (c *Local) checkAndConvert(ctx context.Context, part, diskFormat, name stri
 		return "", err
 	}
 	// qemu-img must agree with our own inspection; this catches what only qemu understands.
-	info, err := c.tools.info(ctx, part)
+	info, err := c.tools.info(ctx, part, qemuFormatOf[diskFormat])
 	if err != nil {
 		return "", err
 	}
@@ -125,7 +125,7 @@ func (c *Local) checkAndConvert(ctx context.Context, part, diskFormat, name stri
 	if err := os.Remove(part); err != nil {
 		return "", fsErr(err, "removing %s", part)
 	}
-	cinfo, err := c.tools.info(ctx, conv)
+	cinfo, err := c.tools.info(ctx, conv, "raw")
 	if err != nil {
 		return "", err
 	}

@@ -71,6 +71,15 @@ func (c *Local) cleanLeftovers(ctx context.Context) ([]string, error) {
 			continue // an instance directory deleted meanwhile
 		}
 		for _, f := range files {
+			if f.IsDir() && strings.HasPrefix(f.Name(), configDriveStagingPrefix) {
+				p := filepath.Join(dir, f.Name())
+				if err := os.RemoveAll(p); err != nil {
+					return removed, fsErr(err, "removing %s", p)
+				}
+				c.log.Info("removed a config drive's leftover staging directory", "path", p)
+				removed = append(removed, p)
+				continue
+			}
 			if !f.Type().IsRegular() || !isInstanceTemp(f.Name()) {
 				continue
 			}
@@ -81,6 +90,10 @@ func (c *Local) cleanLeftovers(ctx context.Context) ([]string, error) {
 	}
 	return removed, nil
 }
+
+// configDriveStagingPrefix names the directory BuildConfigDrive stages the drive's files in,
+// inside the instance directory.
+const configDriveStagingPrefix = ".configdrive-staging-"
 
 // isInstanceTemp matches the temp names CreateOverlay, BuildConfigDrive and disk.info writes
 // use (and nova's fixed "disk.info.tmp").

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sys/unix"
 
 	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/imagecache/cachetest"
@@ -332,5 +334,32 @@ func TestLocalCachesISOImageAsIs(t *testing.T) {
 	bad := g.Add(glancetest.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: data})
 	if _, err := c.Ensure(ctx(t), request(g, bad.ID)); !errors.Is(err, imagecache.ErrCorrupt) {
 		t.Fatalf("ISO declared qcow2: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestLocalNeverLetsQemuProbe: a text VMDK descriptor served as raw names an extent on the
+// host. qemu-img info runs with -f (the format our inspection found), so qemu reads the file as
+// raw and never opens the extent: here a FIFO, which would block an open for reading until
+// the tool's deadline.
+func TestLocalNeverLetsQemuProbe(t *testing.T) {
+	work := t.TempDir()
+	fifo := filepath.Join(work, "extent.fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	desc := fmt.Sprintf("# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType=\"monolithicFlat\"\n\n"+
+		"RW 2048 FLAT \"%s\" 0\n\nddb.virtualHWVersion = \"4\"\n", fifo)
+	data := make([]byte, 4096)
+	copy(data, desc)
+	c := newLocal(t, t.TempDir(), func(o *imagecache.Options) { o.ToolTimeout = 5 * time.Second })
+	g := glancetest.New(t)
+	img := g.Add(glancetest.Image{ID: uuid.NewString(), DiskFormat: "raw", Data: data})
+	base, err := c.Ensure(ctx(t), request(g, img.ID))
+	if err != nil {
+		t.Fatalf("Ensure of a raw image that reads like a VMDK descriptor: %v (did qemu-img probe it and open its extent?)", err)
+	}
+	// (The base itself must not be probed either: a probing qemu-img blocks on the FIFO.)
+	if got, err := os.ReadFile(base); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("cached base differs from the image: %v", err)
 	}
 }

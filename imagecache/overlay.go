@@ -42,7 +42,7 @@ func (c *Local) createOverlay(ctx context.Context, base, instanceDir string, roo
 	if err := in.safe(); err != nil {
 		return "", fmt.Errorf("base image failed safety check: %w", err)
 	}
-	info, err := c.tools.info(ctx, base)
+	info, err := c.tools.info(ctx, base, in.format)
 	if err != nil {
 		return "", err
 	}
@@ -93,7 +93,7 @@ func (c *Local) checkBasePath(base string) error {
 // checkExistingOverlay lets a repeated CreateOverlay (a retried build step) succeed when the
 // disk there is already the overlay asked for.
 func (c *Local) checkExistingOverlay(ctx context.Context, disk, base string) error {
-	info, err := c.tools.info(ctx, disk)
+	info, err := c.tools.info(ctx, disk, "qcow2")
 	if err != nil {
 		return err
 	}

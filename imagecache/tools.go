@@ -25,7 +25,8 @@ type imageInfo struct {
 // diskTool is the image work done by external programs. The host implementation runs
 // qemu-img and genisoimage; the fake one (faketools.go) does the same in Go for tests.
 type diskTool interface {
-	info(ctx context.Context, path string) (imageInfo, error)
+	// info reads the file as format (qemu-img info -f), never letting qemu probe it.
+	info(ctx context.Context, path, format string) (imageInfo, error)
 	convertToRaw(ctx context.Context, src, dst, srcFormat string) error
 	createOverlay(ctx context.Context, path, backing, backingFormat string, clusterSize, size int64) error
 	makeISO(ctx context.Context, out, srcDir, publisher string) error
@@ -96,10 +97,15 @@ type qemuImgInfoJSON struct {
 	} `json:"format-specific"`
 }
 
-// info runs nova's unprivileged_qemu_img_info: format probed by qemu-img itself (the caller
-// has already checked the signatures), --force-share so a running guest's disk can be read.
-func (t *hostTools) info(ctx context.Context, path string) (imageInfo, error) {
-	args := []string{"info", path, "--force-share", "--output=json"}
+// info runs nova's unprivileged_qemu_img_info with the format the caller's own inspection
+// found (-f, as nova does since the fix for CVE-2024-32498): qemu-img never probes, so a text
+// VMDK descriptor handed in as raw is read as raw and its extent paths are never opened.
+// --force-share lets a running guest's disk be read.
+func (t *hostTools) info(ctx context.Context, path, format string) (imageInfo, error) {
+	if format == "" {
+		return imageInfo{}, classed(ErrInvalid, "qemu-img info %s: no format given (qemu-img must not probe)", path)
+	}
+	args := []string{"info", "-f", format, path, "--force-share", "--output=json"}
 	name := t.qemuImg
 	if t.prlimit != "" {
 		args = append(append(append([]string{}, qemuImgLimits...), "--", t.qemuImg), args...)

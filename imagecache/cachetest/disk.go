@@ -227,6 +227,15 @@ func testCleanLeftovers(t *testing.T, e *env) {
 			t.Fatal(err)
 		}
 	}
+	// A config drive's staging directory left by a crash: it holds admin_pass and user_data.
+	staging := filepath.Join(dir, ".configdrive-staging-99")
+	if err := os.MkdirAll(filepath.Join(staging, "openstack", "latest"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(staging, "openstack", "latest", "meta_data.json"), []byte(`{"admin_pass": "s3cret"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	leftovers = append(leftovers, staging)
 	removed, err := e.cache.CleanLeftovers(testCtx(t))
 	if err != nil {
 		t.Fatalf("CleanLeftovers: %v", err)
