@@ -43,8 +43,13 @@ func inspectFile(path string) (inspection, error) {
 		return inspection{}, err
 	}
 	defer func() { _ = f.Close() }()
+	return inspect(f)
+}
+
+// inspect is inspectFile on any reader (the fuzz target feeds it bytes).
+func inspect(f io.ReaderAt) (inspection, error) {
 	buf := make([]byte, inspectWindow)
-	n, err := io.ReadFull(f, buf)
+	n, err := io.ReadFull(io.NewSectionReader(f, 0, inspectWindow), buf)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return inspection{}, err
 	}
