@@ -60,7 +60,7 @@ func (c *Local) fetch(ctx context.Context, req Request, name string) (string, in
 	if err != nil {
 		return "", 0, fsErr(err, "opening %s", part)
 	}
-	n, err := download(ctx, c.fetcher, greq, img, f)
+	n, err := download(ctx, c.fetcher, greq, img, f, c.opts.DownloadIdleTimeout)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fsErr(cerr, "closing %s", part)
 	}

@@ -36,6 +36,9 @@ type Options struct {
 	Fetcher Fetcher
 	// DownloadTimeout bounds one whole fetch: download, inspection, conversion.
 	DownloadTimeout time.Duration
+	// DownloadIdleTimeout fails a download that receives nothing for this long (a stalled
+	// Glance or network), so it frees its slot instead of waiting for DownloadTimeout.
+	DownloadIdleTimeout time.Duration
 	// ToolTimeout bounds one qemu-img info/create or genisoimage run; ConvertTimeout bounds
 	// qemu-img convert, which is as slow as the disk.
 	ToolTimeout    time.Duration
@@ -61,6 +64,7 @@ func DefaultOptions() Options {
 		RemoveUnusedResizedMinimumAge:  time.Hour,
 		WatermarkMinimumAge:            10 * time.Minute,
 		DownloadTimeout:                3 * time.Hour,
+		DownloadIdleTimeout:            2 * time.Minute,
 		ToolTimeout:                    2 * time.Minute,
 		ConvertTimeout:                 time.Hour,
 		QemuImgCmd:                     "qemu-img",
