@@ -21,9 +21,6 @@ import (
 // version is set at build time (-ldflags "-X main.version=...").
 var version = "dev"
 
-// NovaVersion is the nova-compute release novalet stands in for.
-const NovaVersion = "26.2.2 (Zed)"
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -35,7 +32,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "version", "--version":
-		fmt.Fprintf(stdout, "novalet %s (for nova-compute %s, compute RPC API 6.x; %s)\n", version, NovaVersion, runtime.Version())
+		fmt.Fprintf(stdout, "novalet %s (for nova-compute %s, compute RPC API 6.x; %s)\n", version, novaVersion+" (Zed)", runtime.Version())
 		return 0
 	case "check":
 		sources, code := parseFlags("check", args[1:], stderr)
