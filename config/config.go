@@ -79,6 +79,17 @@ type Default struct {
 	DefaultAvailabilityZone     string   `opt:"default_availability_zone"`
 	ReclaimInstanceInterval     int      `opt:"reclaim_instance_interval"`
 	Debug                       bool     `opt:"debug"`
+	// oslo.log's options (nova-compute's handlers and their precedence; see cmd/novalet's
+	// logging). watch_log_file is accepted: novalet reopens its log file on SIGHUP instead.
+	LogFile           string `opt:"log_file"`
+	LogDir            string `opt:"log_dir"`
+	UseStderr         bool   `opt:"use_stderr"`
+	UseJournal        bool   `opt:"use_journal"`
+	UseSyslog         bool   `opt:"use_syslog"`
+	SyslogLogFacility string `opt:"syslog_log_facility"`
+	UseJSON           bool   `opt:"use_json"`
+	LogDateFormat     string `opt:"log_date_format"`
+	WatchLogFile      bool   `opt:"watch_log_file"`
 }
 
 // API is [api] (only what a compute node uses).

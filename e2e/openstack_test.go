@@ -102,7 +102,9 @@ type novalet struct {
 func startNovalet(t *testing.T, extra ...string) *novalet {
 	t.Helper()
 	dir := t.TempDir()
-	args := []string{"run", "--config-file", computeConf}
+	// --use-json: the tests read records back as JSON lines (configWarnings, logRecords); without
+	// it novalet prints oslo.log's text format on stdout, as nova-compute does.
+	args := []string{"run", "--use-json", "--config-file", computeConf}
 	if len(extra) > 0 {
 		p := filepath.Join(dir, "override.conf")
 		if err := os.WriteFile(p, []byte(strings.Join(extra, "\n")), 0o600); err != nil {

@@ -60,7 +60,8 @@ if pgrep -f bin/nova-compute >/dev/null; then
 fi
 make -s build
 if ! running; then
-  bin/novalet run --config-file /etc/nova/nova.conf --config-file /etc/nova/nova-compute.conf > "$D/novalet.log" 2>&1 &
+  # --use-json: the progress line below and ready() read the log as JSON lines.
+  bin/novalet run --use-json --config-file /etc/nova/nova.conf --config-file /etc/nova/nova-compute.conf > "$D/novalet.log" 2>&1 &
   pid_record "$PIDF" $!
   echo "demo: novalet started (pid $!, log $D/novalet.log)"
 fi

@@ -77,7 +77,7 @@ func TestUnitFile(t *testing.T) {
 	one("Service", "Type", "notify")
 	one("Service", "NotifyAccess", "main")
 	one("Service", "WatchdogSec", "60s")
-	one("Service", "ExecStart", "/usr/bin/novalet run --config-file=/etc/nova/nova.conf --config-file=/etc/nova/nova-compute.conf")
+	one("Service", "ExecStart", "/usr/bin/novalet run --config-file=/etc/nova/nova.conf --config-file=/etc/nova/nova-compute.conf --log-file=/var/log/nova/nova-compute.log")
 	one("Service", "ExecReload", "/bin/kill -HUP $MAINPID")
 	// Stopping novalet must never take guests or their taps with it.
 	one("Service", "KillMode", "process")

@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"runtime"
 
@@ -35,17 +34,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "novalet %s (for nova-compute %s, compute RPC API 6.x; %s)\n", version, novaVersion+" (Zed)", runtime.Version())
 		return 0
 	case "check":
-		sources, code := parseFlags("check", args[1:], stderr)
+		sources, _, code := parseFlags("check", args[1:], stderr)
 		if code >= 0 {
 			return code
 		}
 		return checkCommand(sources, stdout, stderr)
 	case "run":
-		sources, code := parseFlags("run", args[1:], stderr)
+		sources, logs, code := parseFlags("run", args[1:], stderr)
 		if code >= 0 {
 			return code
 		}
-		return runCommand(sources, stdout, stderr)
+		return runCommand(sources, logs, stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -56,7 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `usage: novalet COMMAND [--config-file FILE]... [--config-dir DIR]...
+	fmt.Fprint(w, `usage: novalet COMMAND [--config-file FILE]... [--config-dir DIR]... [LOGGING FLAGS]
 
 commands:
   run       run the compute agent
@@ -67,6 +66,11 @@ Flags are nova-compute's: --config-file may repeat (later files win), --config-d
 DIR/*.conf in sorted order. As oslo.config does, without --config-file the first nova.conf and
 nova-compute.conf in ~/.nova, ~, /etc/nova, /etc are read, and without --config-dir the
 nova.conf.d and nova-compute.conf.d there, before the flags' files.
+
+Logging flags are oslo.log's and win over [DEFAULT] in the files: --log-file FILE, --log-dir DIR,
+--debug (-d), --use-json, --use-syslog, --use-journal, --syslog-log-facility NAME,
+--log-date-format FMT, --watch-log-file. With none of log_file, log_dir, use_stderr and
+use_journal, records go to stdout, in oslo's text format unless use_json.
 `)
 }
 
@@ -82,33 +86,31 @@ func (f sourceFlag) Set(v string) error {
 	return nil
 }
 
-// parseFlags returns the config sources, or an exit code >= 0 when the command must stop.
-func parseFlags(cmd string, args []string, stderr io.Writer) ([]config.Source, int) {
+// parseFlags returns the config sources and oslo.log's flags, or an exit code >= 0 when the
+// command must stop.
+func parseFlags(cmd string, args []string, stderr io.Writer) ([]config.Source, logFlags, int) {
 	var sources []config.Source
+	var logs logFlags
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Var(sourceFlag{&sources, false}, "config-file", "a nova.conf file (repeatable; later files win)")
 	fs.Var(sourceFlag{&sources, true}, "config-dir", "a directory of *.conf files (repeatable)")
+	logs.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil, 0
+			return nil, logs, 0
 		}
-		return nil, 2
+		return nil, logs, 2
 	}
+	logs.parsed(fs)
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "novalet %s: unexpected argument %q\n", cmd, fs.Arg(0))
-		return nil, 2
+		return nil, logs, 2
 	}
 	sources = config.Sources(sources)
 	if len(sources) == 0 {
 		fmt.Fprintln(stderr, "novalet: no --config-file given and neither nova.conf nor nova-compute.conf exists in ~/.nova, ~, /etc/nova or /etc")
-		return nil, 1
+		return nil, logs, 1
 	}
-	return sources, -1
-}
-
-// newLogger is log/slog as JSON on stderr (journald captures it), at a level SIGHUP may change
-// ([DEFAULT] debug).
-func newLogger(w io.Writer, level *slog.LevelVar) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	return sources, logs, -1
 }

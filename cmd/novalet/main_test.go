@@ -44,7 +44,7 @@ func TestCheckReportsConfigErrorWithFileAndLine(t *testing.T) {
 }
 
 func TestConfigFlagsKeepCommandLineOrder(t *testing.T) {
-	srcs, code := parseFlags("check", []string{"--config-file", "a.conf", "--config-dir=d", "--config-file=b.conf"}, &bytes.Buffer{})
+	srcs, _, code := parseFlags("check", []string{"--config-file", "a.conf", "--config-dir=d", "--config-file=b.conf"}, &bytes.Buffer{})
 	if code != -1 || len(srcs) != 3 || srcs[0].Path != "a.conf" || !srcs[1].Dir || srcs[1].Path != "d" || srcs[2].Path != "b.conf" {
 		t.Fatalf("sources %+v code %d", srcs, code)
 	}

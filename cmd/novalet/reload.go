@@ -7,12 +7,25 @@ import (
 	"github.com/novalet/novalet/config"
 )
 
-// reloadConfig is what SIGHUP does, as nova-compute's: the config files are read again and
-// the options nova treats as mutable take effect ([DEFAULT] debug); a group whose other options
-// changed is named, since those take a restart. A file that no longer parses keeps the running
-// configuration.
-func reloadConfig(sources []config.Source, running *config.Config, level *slog.LevelVar, log *slog.Logger) *config.Config {
-	cfg, err := config.Load(sources)
+// reloader is what SIGHUP acts on.
+type reloader struct {
+	sources []config.Source
+	flags   logFlags
+	level   *slog.LevelVar
+	logs    interface{ Reopen() error } // the log file, reopened after logrotate moved it
+	log     *slog.Logger
+}
+
+// reload is what SIGHUP does, as nova-compute's: the log file is reopened (logrotate without
+// copytruncate), the config files are read again and the options nova treats as mutable take
+// effect ([DEFAULT] debug); a group whose other options changed is named, since those take a
+// restart. A file that no longer parses keeps the running configuration.
+func (r reloader) reload(running *config.Config) *config.Config {
+	log, level := r.log, r.level
+	if err := r.logs.Reopen(); err != nil {
+		log.Error("SIGHUP: log file not reopened; writing to the previous one", "error", err)
+	}
+	cfg, err := loadConfig(r.sources, r.flags)
 	if err != nil {
 		log.Error("SIGHUP: configuration not reloaded; the running one stays", "error", err)
 		return running

@@ -27,10 +27,12 @@ func TestSIGHUPReloadsDebugAndNamesRestartOptions(t *testing.T) {
 	level := new(slog.LevelVar)
 	level.Set(logLevel(running.Default.Debug))
 	var out bytes.Buffer
-	log := newLogger(&out, level)
+	log := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: level}))
+	reopens := &countReopen{}
+	r := reloader{sources: sources, level: level, logs: reopens, log: log}
 
 	write("[DEFAULT]\ndebug = true\nhost = cmp1\n[vnc]\nserver_listen = 0.0.0.0\n")
-	next := reloadConfig(sources, running, level, log)
+	next := r.reload(running)
 	if level.Level() != slog.LevelDebug || !next.Default.Debug {
 		t.Fatalf("debug not applied: level %v", level.Level())
 	}
@@ -40,10 +42,17 @@ func TestSIGHUPReloadsDebugAndNamesRestartOptions(t *testing.T) {
 
 	out.Reset()
 	write("[DEFAULT]\ndebug = maybe\n")
-	if kept := reloadConfig(sources, next, level, log); kept != next || level.Level() != slog.LevelDebug {
+	if kept := r.reload(next); kept != next || level.Level() != slog.LevelDebug {
 		t.Fatal("a broken file replaced the running configuration")
 	}
 	if !strings.Contains(out.String(), "not reloaded") {
 		t.Fatalf("no error logged: %s", out.String())
 	}
+	if reopens.n != 2 {
+		t.Errorf("log file reopened %d times for two SIGHUPs, want 2", reopens.n)
+	}
 }
+
+type countReopen struct{ n int }
+
+func (c *countReopen) Reopen() error { c.n++; return nil }

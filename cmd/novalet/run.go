@@ -30,15 +30,21 @@ const (
 )
 
 // runCommand is `novalet run`: the compute agent, until SIGTERM or SIGINT.
-func runCommand(sources []config.Source, _, stderr io.Writer) int {
-	cfg, err := config.Load(sources)
+func runCommand(sources []config.Source, flags logFlags, stdout, stderr io.Writer) int {
+	cfg, err := loadConfig(sources, flags)
 	if err != nil {
 		fmt.Fprintf(stderr, "novalet run: %v\n", err)
 		return 1
 	}
 	level := new(slog.LevelVar)
 	level.Set(logLevel(cfg.Default.Debug))
-	log := newLogger(stderr, level)
+	logs, err := openLogging(cfg.Default, level, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "novalet run: %v\n", err)
+		return 1
+	}
+	defer logs.Close()
+	log := logs.Logger
 	for _, w := range cfg.Warnings {
 		log.Warn("config", "file", w.File, "line", w.Line, "group", w.Group, "option", w.Option, "message", w.Message)
 	}
@@ -57,12 +63,13 @@ func runCommand(sources []config.Source, _, stderr io.Writer) int {
 	defer signal.Stop(hup)
 	go func() {
 		running := cfg
+		r := reloader{sources: sources, flags: flags, level: level, logs: logs, log: log}
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				running = reloadConfig(sources, running, level, log)
+				running = r.reload(running)
 			}
 		}
 	}()
