@@ -490,3 +490,26 @@ func TestRecoveryRemovesTapsOfAnInterruptedBuild(t *testing.T) {
 	e.terminate(t, id)
 	e.checkNothingLeftOf(t, id)
 }
+
+// TestTapsArePluggedBeforeTheImage: the taps exist while the image is still downloading, so
+// the linuxbridge agent's detection and network-vif-plugged overlap the disk work (#17).
+func TestTapsArePluggedBeforeTheImage(t *testing.T) {
+	e := newOpsEnv(t, vifWait(30*time.Second, true))
+	inst := e.newInstance(t)
+	id, _ := ovo.Value[string](inst, "uuid")
+	release := e.glance.Hold()
+	defer release()
+	done := e.buildInBackground(t, inst, onNetworks(t, testNetworkID))
+	must(t, e.glance.WaitStarted(t.Context(), 1))
+	ports := e.net.portsOf(id)
+	if len(ports) != 1 || !slices.Contains(e.taps.Taps(), netmodel.TapName(ports[0])) {
+		t.Fatalf("while the image downloads: ports %v, taps %v; want the port's tap plugged", ports, e.taps.Taps())
+	}
+	// Neutron reports the port up before the guest even exists: the build does not wait again.
+	e.vifEvent(t, id, ports[0], "completed")
+	release()
+	must(t, <-done)
+	if vm, task, _ := e.instanceState(t, id); vm != "active" || task != "" {
+		t.Fatalf("vm_state %q task_state %q", vm, task)
+	}
+}

@@ -72,6 +72,23 @@ func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in sp
 		return newFault("BuildAbortException", 500, nil, "Build of instance %s aborted: volume-backed instances are not supported by novalet yet", uuid)
 	}
 
+	// Interest in network-vif-plugged first: the linuxbridge agent reports a port up as soon
+	// as its tap exists. Then the taps, before the image, the overlay, the config drive and the
+	// domain, so the agent's detection and Neutron's event overlap them (nova allocates and
+	// plugs while it prepares the disk); the wait comes after the paused start, as before.
+	events := a.vifEvents(uuid, in.VIFs)
+	defer func() {
+		for key := range events {
+			c.events.forget(uuid, key)
+		}
+	}()
+	if len(in.VIFs) > 0 {
+		if err := a.plugVIFs(ctx, in.VIFs); err != nil {
+			return err
+		}
+		undo.push(func(ctx context.Context) { a.unplugVIFs(ctx, in.VIFs) })
+	}
+
 	dir := c.instanceDir(uuid)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("instance directory: %w", err)
@@ -126,20 +143,6 @@ func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in sp
 	})
 	if err != nil {
 		return newFault("BuildAbortException", 500, err, "Build of instance %s aborted: %v", uuid, err)
-	}
-	// Interest in network-vif-plugged first: the linuxbridge agent may report a port up as
-	// soon as its tap exists.
-	events := a.vifEvents(uuid, in.VIFs)
-	defer func() {
-		for key := range events {
-			c.events.forget(uuid, key)
-		}
-	}()
-	if len(in.VIFs) > 0 {
-		if err := a.plugVIFs(ctx, in.VIFs); err != nil {
-			return err
-		}
-		undo.push(func(ctx context.Context) { a.unplugVIFs(ctx, in.VIFs) })
 	}
 	if err := c.hv.Define(ctx, xml); err != nil {
 		return fmt.Errorf("define domain: %w", err)
