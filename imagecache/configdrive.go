@@ -56,7 +56,7 @@ func (c *Local) buildConfigDrive(ctx context.Context, instanceDir string, files 
 		}
 	}
 
-	out, err := writeInstanceFile(instanceDir, "disk.config", func(tmp string) error {
+	out, err := writeInstanceFile(instanceDir, "disk.config", c.opts.Owner, func(tmp string) error {
 		return c.tools.makeISO(ctx, tmp, staging, c.opts.ConfigDrivePublisher)
 	})
 	if err != nil {

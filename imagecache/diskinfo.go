@@ -48,7 +48,7 @@ func (c *Local) addDiskInfo(instanceDir, diskPath, format string) error {
 		_ = os.Remove(tmp)
 		return fsErr(err, "syncing %s", tmp)
 	}
-	if err := publish(tmp, infoPath); err != nil {
+	if err := publish(tmp, infoPath, c.opts.Owner); err != nil {
 		_ = os.Remove(tmp)
 		return err
 	}

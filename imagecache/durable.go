@@ -35,11 +35,26 @@ func syncDir(dir string) error {
 	return err
 }
 
+// Owner is the user files under instances_path belong to: nova-compute's (user nova), so
+// that going back to Debian's nova-compute, which runs as nova, finds files it can write.
+type Owner struct{ UID, GID int }
+
+// own gives path to o; a nil owner leaves the process's.
+func (o *Owner) own(path string) error {
+	if o == nil {
+		return nil
+	}
+	return fsErr(os.Lchown(path, o.UID, o.GID), "chown %s", path)
+}
+
 // publish makes tmp (already synced) visible as dst with nova's file mode (0644: QEMU runs
-// as another user and reads the base through the overlay).
-func publish(tmp, dst string) error {
+// as another user and reads the base through the overlay) and owner.
+func publish(tmp, dst string, owner *Owner) error {
 	if err := os.Chmod(tmp, 0o644); err != nil {
 		return fsErr(err, "chmod %s", tmp)
+	}
+	if err := owner.own(tmp); err != nil {
+		return err
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		return fsErr(err, "rename %s to %s", tmp, dst)
@@ -65,9 +80,12 @@ func tempPath(dir, prefix string) (string, error) {
 // writeInstanceFile produces instanceDir/name through a temp file beside it: produce writes
 // the temp path, which is then synced and renamed into place. The temp file never outlives a
 // failure.
-func writeInstanceFile(instanceDir, name string, produce func(tmp string) error) (string, error) {
+func writeInstanceFile(instanceDir, name string, owner *Owner, produce func(tmp string) error) (string, error) {
 	if err := os.MkdirAll(instanceDir, 0o755); err != nil {
 		return "", fsErr(err, "creating %s", instanceDir)
+	}
+	if err := owner.own(instanceDir); err != nil {
+		return "", err
 	}
 	tmp, err := tempPath(instanceDir, name+".part.")
 	if err != nil {
@@ -86,7 +104,7 @@ func writeInstanceFile(instanceDir, name string, produce func(tmp string) error)
 		return "", fsErr(err, "syncing %s", tmp)
 	}
 	out := filepath.Join(instanceDir, name)
-	if err := publish(tmp, out); err != nil {
+	if err := publish(tmp, out, owner); err != nil {
 		return "", err
 	}
 	done = true

@@ -22,6 +22,9 @@ func (c *Local) fetch(ctx context.Context, req Request, name string) (string, in
 	if err := os.MkdirAll(baseDir, 0o755); err != nil {
 		return "", 0, fsErr(err, "creating %s", baseDir)
 	}
+	if err := c.opts.Owner.own(baseDir); err != nil {
+		return "", 0, err
+	}
 	greq := glanceRequest(req)
 	img, err := c.fetcher.Image(ctx, greq)
 	if err != nil {
@@ -73,7 +76,7 @@ func (c *Local) fetch(ctx context.Context, req Request, name string) (string, in
 		return "", 0, err
 	}
 	dst := filepath.Join(baseDir, name)
-	if err := publish(final, dst); err != nil {
+	if err := publish(final, dst, c.opts.Owner); err != nil {
 		return "", 0, err
 	}
 	published = true

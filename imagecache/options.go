@@ -48,6 +48,10 @@ type Options struct {
 	// ConfigDrivePublisher is genisoimage's -publisher; nova uses "<product> <version>".
 	ConfigDrivePublisher string
 
+	// Owner owns what the cache writes under instances_path (_base, bases, instance
+	// directories, disks, disk.info, config drives); nil keeps the process's user.
+	Owner *Owner
+
 	Logger *slog.Logger // nil: slog.Default()
 	// Observer is told about lookups, downloads and evictions; nil: nobody.
 	Observer Observer

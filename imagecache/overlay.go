@@ -69,7 +69,7 @@ func (c *Local) createOverlay(ctx context.Context, base, instanceDir string, roo
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", fsErr(err, "stat %s", disk)
 	}
-	if _, err := writeInstanceFile(instanceDir, "disk", func(tmp string) error {
+	if _, err := writeInstanceFile(instanceDir, "disk", c.opts.Owner, func(tmp string) error {
 		return c.tools.createOverlay(ctx, tmp, base, info.Format, info.ClusterSize, rootSize)
 	}); err != nil {
 		return "", err

@@ -27,6 +27,11 @@ func imageCacheOptions(cfg *config.Config, log *slog.Logger) (imagecache.Options
 	o := imagecache.DefaultOptions()
 	d, ic := cfg.Default, cfg.ImageCache
 	o.InstancesPath = d.InstancesPath
+	owner, err := fileOwner()
+	if err != nil {
+		return o, err
+	}
+	o.Owner = owner
 	if ic.SubdirectoryName != "" {
 		o.SubdirectoryName = ic.SubdirectoryName
 	}

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os/user"
+	"strconv"
+
+	"github.com/novalet/novalet/imagecache"
+)
+
+// novaUser is the user Debian's nova-compute runs as; the files novalet writes under
+// instances_path belong to it, so the node can go back to nova-compute.
+const novaUser = "nova"
+
+// fileOwner looks the nova user up; nil (files stay the process's) on a host without one.
+func fileOwner() (*imagecache.Owner, error) {
+	u, err := user.Lookup(novaUser)
+	var unknown user.UnknownUserError
+	if errors.As(err, &unknown) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("user %s: %w", novaUser, err)
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("user %s: %w", novaUser, err)
+	}
+	return &imagecache.Owner{UID: uid, GID: gid}, nil
+}
