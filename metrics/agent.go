@@ -125,6 +125,9 @@ func (a *agentMetrics) register(reg prometheus.Registerer) {
 func (m *Metrics) SetLibvirtUp(up bool) {
 	if m != nil {
 		m.agent.libvirtUp.Set(boolValue(up))
+		m.health.mu.Lock()
+		m.health.libvirtSet, m.health.libvirtUp = true, up
+		m.health.mu.Unlock()
 	}
 }
 
@@ -132,6 +135,9 @@ func (m *Metrics) SetLibvirtUp(up bool) {
 func (m *Metrics) SetBrokerConnected(connected bool) {
 	if m != nil {
 		m.agent.brokerConnected.Set(boolValue(connected))
+		m.health.mu.Lock()
+		m.health.brokerSet, m.health.brokerUp = true, connected
+		m.health.mu.Unlock()
 	}
 }
 
@@ -146,6 +152,9 @@ func (m *Metrics) BrokerReconnected() {
 func (m *Metrics) HeartbeatSucceeded(at time.Time) {
 	if m != nil {
 		m.agent.heartbeat.Set(unixSeconds(at))
+		m.health.mu.Lock()
+		m.health.lastBeat = at
+		m.health.mu.Unlock()
 	}
 }
 

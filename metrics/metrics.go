@@ -46,9 +46,10 @@ type Metrics struct {
 	now           func() time.Time
 	scrapeTimeout time.Duration
 
-	agent agentMetrics
-	image imageMetrics
-	tap   tapMetrics
+	agent  agentMetrics
+	image  imageMetrics
+	tap    tapMetrics
+	health health
 }
 
 // New returns a Metrics with its own registry holding the Go runtime and process collectors,

@@ -33,12 +33,13 @@ func (m *Metrics) Handler() http.Handler {
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: maxScrapesInFlight,
 	}))
+	mux.HandleFunc("/healthz", m.serveHealth)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
 		}
-		fmt.Fprintln(w, "novalet: metrics at /metrics")
+		fmt.Fprintln(w, "novalet: metrics at /metrics, health at /healthz")
 	})
 	return mux
 }

@@ -174,6 +174,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 	_ = m.WatchInventory(a.Inventory)
 	_ = m.WatchQueueDepth(a.QueueDepth)
 	_ = m.WatchTaps(a)
+	m.WatchHealth(a.Healthy, time.Duration(cfg.Default.ServiceDownTime)*time.Second)
 
 	status("registering with nova-conductor")
 	if err := startAgent(startCtx, a, log); err != nil {
