@@ -40,6 +40,9 @@ type Config struct {
 	Files []string
 	// Warnings lists unknown or deprecated options found in the files, each once.
 	Warnings []Warning
+	// Ignored lists options nova knows that the files set and novalet does not act on, each
+	// once.
+	Ignored []Warning
 }
 
 // Default is [DEFAULT].

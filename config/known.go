@@ -118,3 +118,28 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// checkIgnored reports, once each, options nova 26.2.2 knows that the files set but novalet
+// does not read: the operator sees that the setting changes nothing here (a [keystone_authtoken]
+// on a compute node, a [libvirt] knob novalet has no use for yet).
+func checkIgnored(cat *catalogue, all []setting) []Warning {
+	bound := map[optKey]bool{}
+	for _, b := range boundOptions() {
+		bound[optKey{normalizeGroup(b[0]), b[1]}] = true
+	}
+	var out []Warning
+	seen := map[optKey]bool{}
+	for _, s := range all {
+		k := optKey{normalizeGroup(s.Group), s.Key}
+		if cur, ok := cat.deprecatedNames[k]; ok {
+			k = optKey{normalizeGroup(cur[0]), cur[1]}
+		}
+		if seen[k] || bound[k] || cat.lookup(k[0], k[1]) == nil {
+			continue // reported once; read; or unknown (checkKnown says so)
+		}
+		seen[k] = true
+		out = append(out, Warning{File: s.File, Line: s.Line, Group: s.Group, Option: s.Key,
+			Message: "set, but novalet does not act on this option; it changes nothing on this node"})
+	}
+	return out
+}

@@ -126,7 +126,7 @@ func Load(sources []Source) (*Config, error) {
 		all = append(all, s...)
 	}
 	r := newResolver(cat, paths, all, hostDefaults())
-	cfg := &Config{Files: paths, Warnings: checkKnown(cat, all)}
+	cfg := &Config{Files: paths, Warnings: checkKnown(cat, all), Ignored: checkIgnored(cat, all)}
 	if err := bind(reflect.ValueOf(cfg).Elem(), r); err != nil {
 		return nil, err
 	}

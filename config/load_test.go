@@ -90,6 +90,21 @@ func TestReferenceComputeConf(t *testing.T) {
 	if len(c.Warnings) != 2 {
 		t.Errorf("want exactly 2 warnings, got:\n%s", w)
 	}
+	// What nova knows and novalet does not read is named once per option, where it is set.
+	var ignored []string
+	for _, i := range c.Ignored {
+		ignored = append(ignored, i.String())
+	}
+	all := strings.Join(ignored, "\n")
+	for _, want := range []string{"nova.conf:12: [api] auth_strategy: set, but novalet does not act on this option",
+		"nova.conf:15: [keystone_authtoken] auth_url: set, but novalet does not act", "nova.conf:38: [oslo_concurrency] lock_path"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("ignored options lack %q:\n%s", want, all)
+		}
+	}
+	if len(c.Ignored) != 11 || strings.Contains(all, "virt_type") || strings.Contains(all, "transport_url") {
+		t.Errorf("want the 11 options novalet does not read, got:\n%s", all)
+	}
 }
 
 func TestReferenceControllerConf(t *testing.T) {

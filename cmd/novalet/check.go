@@ -38,10 +38,11 @@ func checkCommand(sources []config.Source, stdout, stderr io.Writer) int {
 		printRows(stdout, []row{fail("config", err, "fix the file and line named above")})
 		return 1
 	}
-	for _, w := range cfg.Warnings {
+	for _, w := range append(cfg.Warnings, cfg.Ignored...) {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
-	rows := []row{ok("config", "%d file(s) read (%s); %d warning(s)", len(cfg.Files), strings.Join(cfg.Files, ", "), len(cfg.Warnings))}
+	rows := []row{ok("config", "%d file(s) read (%s); %d warning(s)", len(cfg.Files), strings.Join(cfg.Files, ", "), len(cfg.Warnings)),
+		ok("ignored options", "%d option(s) nova knows are set but change nothing under novalet (listed above)", len(cfg.Ignored))}
 	rows = append(rows, preflight(cfg)...)
 	printRows(stdout, rows)
 	for _, r := range rows {

@@ -45,7 +45,7 @@ func runCommand(sources []config.Source, flags logFlags, stdout, stderr io.Write
 	}
 	defer logs.Close()
 	log := logs.Logger
-	for _, w := range cfg.Warnings {
+	for _, w := range append(cfg.Warnings, cfg.Ignored...) {
 		log.Warn("config", "file", w.File, "line", w.Line, "group", w.Group, "option", w.Option, "message", w.Message)
 	}
 	lock, err := lockHost(cfg.Default.StatePath)
