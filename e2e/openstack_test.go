@@ -181,8 +181,12 @@ func (n *novalet) stop(t *testing.T) {
 	}
 }
 
-// configWarnings lists the options novalet warned about at start-up, sorted.
-func (n *novalet) configWarnings(t *testing.T) []string {
+// configWarnings lists the options novalet warned about at start-up as unknown or deprecated,
+// sorted.
+func (n *novalet) configWarnings(t *testing.T) []string { return n.configRecords(t, "config") }
+
+// configRecords lists the options of the start-up records with message msg, sorted.
+func (n *novalet) configRecords(t *testing.T, msg string) []string {
 	t.Helper()
 	b, err := os.ReadFile(n.log)
 	if err != nil {
@@ -194,7 +198,7 @@ func (n *novalet) configWarnings(t *testing.T) []string {
 			Msg    string `json:"msg"`
 			Option string `json:"option"`
 		}
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "config" {
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == msg {
 			out = append(out, rec.Option)
 		}
 	}

@@ -65,6 +65,10 @@ func TestPresence(t *testing.T) {
 	if warned := n.configWarnings(t); !slices.Equal(warned, []string{"firewall_driver", "use_neutron"}) {
 		t.Errorf("config warnings for %v, want [firewall_driver use_neutron]", warned)
 	}
+	// ... and names, once each, the options nova knows that it does not act on.
+	if ignored := n.configRecords(t, "config: option ignored"); !slices.Contains(ignored, "auth_strategy") || slices.Contains(ignored, "virt_type") {
+		t.Errorf("options reported as ignored: %v", ignored)
+	}
 	up := eventually(t, 15*time.Second, "service up after READY", func() bool { return hostState(t, host) == "up" })
 	t.Logf("start -> READY %s, READY -> up %s", time.Since(n.start)-up, up)
 	for _, r := range computeServices(t) {

@@ -45,8 +45,11 @@ func runCommand(sources []config.Source, flags logFlags, stdout, stderr io.Write
 	}
 	defer logs.Close()
 	log := logs.Logger
-	for _, w := range append(cfg.Warnings, cfg.Ignored...) {
+	for _, w := range cfg.Warnings {
 		log.Warn("config", "file", w.File, "line", w.Line, "group", w.Group, "option", w.Option, "message", w.Message)
+	}
+	for _, w := range cfg.Ignored {
+		log.Warn("config: option ignored", "file", w.File, "line", w.Line, "group", w.Group, "option", w.Option, "message", w.Message)
 	}
 	lock, err := lockHost(cfg.Default.StatePath)
 	if err != nil {
