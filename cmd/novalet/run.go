@@ -61,9 +61,12 @@ func runCommand(sources []config.Source, flags logFlags, stdout, stderr io.Write
 	defer stop()
 	// SIGHUP reloads instead of ending the process (systemd would count that as a clean exit
 	// and Restart=on-failure would not bring the node back).
-	hup := make(chan os.Signal, 1)
+	// SIGUSR2 writes a Guru Meditation report to stderr, as nova-compute does.
+	hup, usr2 := make(chan os.Signal, 1), make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(usr2, syscall.SIGUSR2)
 	defer signal.Stop(hup)
+	defer signal.Stop(usr2)
 	go func() {
 		running := cfg
 		r := reloader{sources: sources, flags: flags, level: level, logs: logs, log: log}
@@ -73,6 +76,9 @@ func runCommand(sources []config.Source, flags logFlags, stdout, stderr io.Write
 				return
 			case <-hup:
 				running = r.reload(running)
+			case <-usr2:
+				writeGuruReport(stderr, running, current.Load())
+				log.Info("SIGUSR2: Guru Meditation report written to stderr")
 			}
 		}
 	}()
@@ -177,6 +183,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 	_ = m.WatchInventory(a.Inventory)
 	_ = m.WatchQueueDepth(a.QueueDepth)
 	_ = m.WatchTaps(a)
+	current.Store(&running{m: m, a: a})
+	defer current.Store(nil)
 	m.WatchHealth(a.Healthy, time.Duration(cfg.Default.ServiceDownTime)*time.Second)
 
 	status("registering with nova-conductor")
