@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/novalet/novalet/config"
 	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/openstack/glance"
+	"github.com/novalet/novalet/openstack/keystone"
 	"github.com/novalet/novalet/rpc/ovo"
 )
 
@@ -42,6 +45,17 @@ func imageCacheOptions(cfg *config.Config, log *slog.Logger) (imagecache.Options
 	o.FreeSpaceWatermark = int64(cfg.Novalet.MinFreeDiskMB) << 20
 	gopts := glance.DefaultClientOptions()
 	gopts.Retries = cfg.Glance.NumRetries
+	// [glance] cafile and insecure apply to downloads; timeout is keystoneauth's per-read
+	// timeout: it bounds the image record's GET and a download that stops sending.
+	tr, err := keystone.Transport(cfg.Glance.Adapter)
+	if err != nil {
+		return o, fmt.Errorf("[glance]: %w", err)
+	}
+	gopts.HTTPClient = &http.Client{Transport: tr}
+	if t := cfg.Glance.Timeout; t != nil && *t > 0 {
+		gopts.MetadataTimeout = time.Duration(*t) * time.Second
+		o.DownloadIdleTimeout = time.Duration(*t) * time.Second
+	}
 	fetcher, err := glance.NewClient(gopts)
 	if err != nil {
 		return o, err

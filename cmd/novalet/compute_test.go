@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,5 +53,33 @@ func TestImageCacheManagerOptionsAreWired(t *testing.T) {
 		if got := computeOptions(cfg).SyncPowerStateInterval; got != want {
 			t.Errorf("sync_power_state_interval = %d: %v, want %v", in, got, want)
 		}
+	}
+}
+
+// TestGlanceTLSAndTimeoutReachDownloads: [glance] cafile, insecure and timeout apply to image
+// downloads (they used http.DefaultClient): a missing cafile is a config error naming
+// [glance], and timeout bounds a stalled stream.
+func TestGlanceTLSAndTimeoutReachDownloads(t *testing.T) {
+	load := func(body string) *config.Config {
+		t.Helper()
+		p := filepath.Join(t.TempDir(), "nova.conf")
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load([]config.Source{{Path: p}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	if _, err := imageCacheOptions(load("[glance]\ncafile = /nonexistent/ca.pem\n"), nil); err == nil || !strings.Contains(err.Error(), "[glance]") {
+		t.Fatalf("missing cafile: %v", err)
+	}
+	o, err := imageCacheOptions(load("[glance]\ninsecure = true\ntimeout = 7\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.DownloadIdleTimeout != 7*time.Second {
+		t.Errorf("idle timeout %v, want [glance] timeout", o.DownloadIdleTimeout)
 	}
 }

@@ -138,6 +138,16 @@ func httpClient(ad config.Adapter) (*http.Client, error) {
 	if ad.Timeout != nil && *ad.Timeout > 0 {
 		timeout = time.Duration(*ad.Timeout) * time.Second
 	}
+	tr, err := Transport(ad)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Timeout: timeout, Transport: tr}, nil
+}
+
+// Transport is an HTTP transport with a section's TLS settings (cafile, insecure), for a client
+// that bounds its requests itself (a download must not have a whole-request timeout).
+func Transport(ad config.Adapter) (*http.Transport, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if ad.Insecure || ad.CAFile != "" {
 		tc := &tls.Config{InsecureSkipVerify: ad.Insecure} //nolint:gosec // the operator's [section] insecure = true
@@ -153,7 +163,7 @@ func httpClient(ad config.Adapter) (*http.Client, error) {
 		}
 		tr.TLSClientConfig = tc
 	}
-	return &http.Client{Timeout: timeout, Transport: tr}, nil
+	return tr, nil
 }
 
 // v3URL makes auth_url point at Keystone v3, as keystoneauth's discovery would.
