@@ -82,6 +82,7 @@ func TestUnitFile(t *testing.T) {
 	// Stopping novalet must never take guests or their taps with it.
 	one("Service", "KillMode", "process")
 	one("Service", "Restart", "on-failure")
+	one("Service", "RestartPreventExitStatus", "78")
 	one("Service", "User", "root")
 	for _, key := range []string{"RestartSec", "TimeoutStartSec", "TimeoutStopSec", "LimitNOFILE"} {
 		if len(u["Service"][key]) != 1 {

@@ -58,3 +58,14 @@ func TestPrintRowsShowsFix(t *testing.T) {
 		t.Fatalf("table:\n%s", out)
 	}
 }
+
+// TestRunExitsEXConfigOnABadFile: a configuration novalet cannot use ends `run` with 78
+// (EX_CONFIG), which the unit's RestartPreventExitStatus keeps from restarting in a loop.
+func TestRunExitsEXConfigOnABadFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "nova.conf")
+	os.WriteFile(p, []byte("[DEFAULT]\nreport_interval = often\n"), 0o644)
+	code, _, errs := runCLI("run", "--config-file", p)
+	if code != 78 || !strings.Contains(errs, "report_interval") {
+		t.Fatalf("exit %d (%q), want 78 naming the option", code, errs)
+	}
+}

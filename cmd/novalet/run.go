@@ -29,12 +29,16 @@ const (
 	stopTimeout  = 60 * time.Second // in-flight RPC after SIGTERM (nova's graceful_shutdown_timeout)
 )
 
+// exConfig is sysexits' EX_CONFIG: the configuration is wrong, and a restart cannot help (the
+// unit's RestartPreventExitStatus).
+const exConfig = 78
+
 // runCommand is `novalet run`: the compute agent, until SIGTERM or SIGINT.
 func runCommand(sources []config.Source, flags logFlags, stdout, stderr io.Writer) int {
 	cfg, err := loadConfig(sources, flags)
 	if err != nil {
 		fmt.Fprintf(stderr, "novalet run: %v\n", err)
-		return 1
+		return exConfig
 	}
 	level := new(slog.LevelVar)
 	level.Set(logLevel(cfg.Default.Debug))
