@@ -331,3 +331,15 @@ func TestSourcesAsOsloConfig(t *testing.T) {
 		t.Fatalf("search order: %v", got)
 	}
 }
+
+func TestRPCPingEnabled(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.conf", "[DEFAULT]\nhost = h\n")
+	writeFile(t, dir, "b.conf", "[DEFAULT]\nrpc_ping_enabled = true\n")
+	if c := load(t, Source{Path: filepath.Join(dir, "a.conf")}); c.Default.RPCPingEnabled {
+		t.Error("rpc_ping_enabled defaults to true; oslo.messaging's default is false")
+	}
+	if c := load(t, Source{Path: filepath.Join(dir, "b.conf")}); !c.Default.RPCPingEnabled {
+		t.Error("rpc_ping_enabled = true not read")
+	}
+}

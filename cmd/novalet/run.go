@@ -196,7 +196,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 		return err
 	}
 	server, err := rpc.NewServer(transport, rpc.ServerConfig{Exchange: cfg.Default.ControlExchange,
-		Topic: agent.ComputeTopic, Server: a.Host(), Endpoints: a.Endpoints(), Logger: log})
+		Topic: agent.ComputeTopic, Server: a.Host(), PingEnabled: cfg.Default.RPCPingEnabled, Endpoints: a.Endpoints(), Logger: log})
 	if err != nil {
 		return err
 	}
