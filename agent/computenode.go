@@ -72,6 +72,23 @@ func findComputeNode(ctx context.Context, objs objects, host, node string) (*ovo
 	return decodeObject(raw)
 }
 
+// ErrHostRenamed: the compute record this node keeps the uuid of belongs to another host or
+// node name.
+var ErrHostRenamed = errors.New("host renamed")
+
+// computeNodeByUUID reads a (not deleted) compute node record by uuid; nil when there is none.
+func computeNodeByUUID(ctx context.Context, objs objects, id string) (*ovo.Object, error) {
+	raw, err := objs.classAction(ctx, rpc.NewAdminContext(nowUTC()), "ComputeNode", "get_by_uuid", []any{id}, nil)
+	var re *rpc.RemoteError
+	if errors.As(err, &re) && re.Class == "ComputeHostNotFound" {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ComputeNode.get_by_uuid(%s): %w", id, err)
+	}
+	return decodeObject(raw)
+}
+
 // ensureComputeNode returns the node's record, creating it with fields when missing. An
 // existing record (left by the distribution's nova-compute, or by an earlier run) is adopted
 // and its uuid kept under state_path. A missing record is created with a new uuid, as Zed's
@@ -99,6 +116,20 @@ func ensureComputeNode(ctx context.Context, log *slog.Logger, objs objects, stat
 			}
 		}
 		return cn, nil
+	}
+	// The kept uuid's record still lives under another host or node name: this host was
+	// renamed ([DEFAULT] host, or the hypervisor hostname). nova 2023.1 refuses to start then;
+	// so does novalet, rather than leave two records for one node.
+	if kept != "" {
+		if other, err := computeNodeByUUID(ctx, objs, kept); err != nil {
+			return nil, err
+		} else if other != nil {
+			oh, _ := ovo.Value[string](other, "host")
+			on, _ := ovo.Value[string](other, "hypervisor_hostname")
+			return nil, fmt.Errorf("%w: this node's compute record %s (kept in %s) belongs to host %q, node %q, but this is host %q, node %q: "+
+				"put [DEFAULT] host (and the hostname) back, or delete the old compute service to start this node anew",
+				ErrHostRenamed, kept, filepath.Join(statePath, ComputeIDFile), oh, on, host, node)
+		}
 	}
 	id := uuid.NewString()
 	if err := saveComputeID(statePath, id); err != nil {

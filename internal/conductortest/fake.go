@@ -424,6 +424,14 @@ func (f *Fake) ObjectClassActionVersions(ctx context.Context, rc rpc.Context, ob
 		}
 		return nil, &rpc.RemoteError{Class: "ComputeHostNotFound", Module: "nova.exception",
 			Message: fmt.Sprintf("Compute host %s could not be found.", str(0))}
+	case "ComputeNode.get_by_uuid":
+		for _, cn := range f.nodes {
+			if id, _ := ovo.Value[string](cn, "uuid"); id == str(0) {
+				return json.Marshal(cn)
+			}
+		}
+		return nil, &rpc.RemoteError{Class: "ComputeHostNotFound", Module: "nova.exception",
+			Message: fmt.Sprintf("Compute host %s could not be found.", str(0))}
 	case "InstanceList.get_by_host", "InstanceList.get_by_host_and_node":
 		host, node, byNode := str(0), str(1), call == "InstanceList.get_by_host_and_node"
 		ids := f.sortedInstances(func(o *ovo.Object) bool {
