@@ -88,6 +88,9 @@ func runCommand(sources []config.Source, flags logFlags, stdout, stderr io.Write
 	}()
 	if err := serve(ctx, cfg, log, systemd.FromEnv()); err != nil {
 		log.Error("novalet run failed", "error", err)
+		if errors.Is(err, agent.ErrHostRenamed) {
+			return exConfig // a restart cannot fix it; the operator must
+		}
 		return 1
 	}
 	return 0
