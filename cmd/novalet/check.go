@@ -65,6 +65,7 @@ func preflight(cfg *config.Config) []row {
 		checkInstancesPath(cfg),
 		bounded(func(ctx context.Context) row { return checkRabbit(ctx, cfg) }),
 	}
+	rows = append(rows, checkTakeover(cfg, hostRoots)...)
 	return append(rows, checkOpenStack(cfg, bounded)...)
 }
 
