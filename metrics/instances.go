@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,56 @@ import (
 // virttest.Fake implement it. It is called at scrape time with a deadline.
 type StatsSource interface {
 	DomainStats(ctx context.Context) ([]virt.DomainStats, error)
+}
+
+// MetadataSource reads back the nova metadata a domain was defined with; a StatsSource that
+// also implements it (*virt.Conn, virttest.Fake) gives novalet_instance_info the instance's
+// display name, flavor, project and user.
+type MetadataSource interface {
+	Metadata(ctx context.Context, uuid string) (virt.InstanceMetadata, error)
+}
+
+// instanceStats is one scrape's statistics with each domain's descriptive labels.
+type instanceStats struct {
+	stats  []virt.DomainStats
+	labels map[string]instanceLabels
+}
+
+// instanceLabels are novalet_instance_info's labels from the domain's nova metadata.
+type instanceLabels struct{ displayName, flavor, projectID, userID string }
+
+// labelCache keeps each domain's labels: the metadata is read once per domain (and again only
+// when it could not be read), not at every scrape.
+type labelCache struct {
+	mu     sync.Mutex
+	labels map[string]instanceLabels
+}
+
+func (c *labelCache) fetch(ctx context.Context, src StatsSource) (instanceStats, error) {
+	stats, err := src.DomainStats(ctx)
+	out := instanceStats{stats: stats, labels: map[string]instanceLabels{}}
+	md, ok := src.(MetadataSource)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.labels == nil {
+		c.labels = map[string]instanceLabels{}
+	}
+	for _, s := range stats {
+		l, known := c.labels[s.UUID]
+		if !known && ok && ctx.Err() == nil {
+			if m, err := md.Metadata(ctx, s.UUID); err == nil {
+				l = instanceLabels{displayName: m.Name, flavor: m.Flavor.Name, projectID: m.Owner.Project.UUID, userID: m.Owner.User.UUID}
+				c.labels[s.UUID] = l
+			}
+		}
+		out.labels[s.UUID] = l
+	}
+	for id := range c.labels { // domains gone: forget them
+		if _, ok := out.labels[id]; !ok {
+			delete(c.labels, id)
+		}
+	}
+	return out, err
 }
 
 // WatchInstances adds the per-instance series, read from src at every scrape under the
@@ -38,7 +89,7 @@ var (
 )
 
 type instanceCollector struct {
-	probe      *probe[[]virt.DomainStats]
+	probe      *probe[instanceStats]
 	log        *slog.Logger
 	failures   *prometheus.CounterVec
 	incomplete prometheus.Counter
@@ -54,8 +105,9 @@ func newInstanceCollector(src StatsSource, timeout time.Duration, log *slog.Logg
 	d := func(name, help string, labels []string) *prometheus.Desc {
 		return prometheus.NewDesc("novalet_instance_"+name, help, labels, nil)
 	}
+	cache := &labelCache{}
 	return &instanceCollector{
-		probe:    newProbe(timeout, src.DomainStats),
+		probe:    newProbe(timeout, func(ctx context.Context) (instanceStats, error) { return cache.fetch(ctx, src) }),
 		log:      log,
 		failures: newFailureCounter("instances"),
 		incomplete: prometheus.NewCounter(prometheus.CounterOpts{
@@ -63,7 +115,7 @@ func newInstanceCollector(src StatsSource, timeout time.Duration, log *slog.Logg
 			Help: "Instances reported without memory and disk counters because another job held the domain when the stats were read.",
 		}),
 		info: d("info", "Always 1 per instance domain on the host; the labels describe it.",
-			[]string{"instance_uuid", "name", "state"}),
+			[]string{"instance_uuid", "name", "state", "display_name", "flavor", "project_id", "user_id"}),
 		vcpus:         d("vcpus", "vCPUs online in the instance.", uuidLabel),
 		cpu:           d("cpu_seconds_total", "CPU time used by the instance's QEMU process since it started.", uuidLabel),
 		memConfigured: d("memory_configured_bytes", "Memory configured for the instance.", uuidLabel),
@@ -98,7 +150,8 @@ func (c *instanceCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector. The failure counters are sent last, after this
 // scrape's outcome is counted.
 func (c *instanceCollector) Collect(ch chan<- prometheus.Metric) {
-	stats, err := c.probe.get()
+	got, err := c.probe.get()
+	stats := got.stats
 	if err != nil {
 		c.failures.WithLabelValues(failureReason(err)).Inc()
 		c.log.Warn("instance stats missing from this scrape", "error", err)
@@ -113,13 +166,13 @@ func (c *instanceCollector) Collect(ch chan<- prometheus.Metric) {
 		if s.Incomplete {
 			c.incomplete.Inc()
 		}
-		c.collectOne(ch, s)
+		c.collectOne(ch, s, got.labels[s.UUID])
 	}
 	c.failures.Collect(ch)
 	c.incomplete.Collect(ch)
 }
 
-func (c *instanceCollector) collectOne(ch chan<- prometheus.Metric, s *virt.DomainStats) {
+func (c *instanceCollector) collectOne(ch chan<- prometheus.Metric, s *virt.DomainStats, l instanceLabels) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		sendConst(ch, d, prometheus.GaugeValue, v, labels...)
 	}
@@ -127,7 +180,7 @@ func (c *instanceCollector) collectOne(ch chan<- prometheus.Metric, s *virt.Doma
 		sendConst(ch, d, prometheus.CounterValue, float64(v), labels...)
 	}
 	id := s.UUID
-	gauge(c.info, 1, id, s.Name, s.State.String())
+	gauge(c.info, 1, id, s.Name, s.State.String(), l.displayName, l.flavor, l.projectID, l.userID)
 	// A value libvirt did not report is left out rather than shown as 0.
 	if s.VCPUs > 0 {
 		gauge(c.vcpus, float64(s.VCPUs), id)

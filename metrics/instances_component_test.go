@@ -53,7 +53,8 @@ func TestScrapeRealGuestCPUSeconds(t *testing.T) {
 	}()
 
 	cpuLine := regexp.MustCompile(`(?m)^novalet_instance_cpu_seconds_total\{instance_uuid="` + id + `"\} (\S+)$`)
-	infoLine := `novalet_instance_info{instance_uuid="` + id + `",name="` + spec.Name + `",state="running"} 1`
+	infoLine := `novalet_instance_info{display_name="` + spec.DisplayName + `",flavor="` + spec.Flavor.Name + `",instance_uuid="` + id +
+		`",name="` + spec.Name + `",project_id="` + spec.Owner.ProjectID + `",state="running",user_id="` + spec.Owner.UserID + `"} 1`
 	var body string
 	deadline := time.Now().Add(120 * time.Second)
 	for {

@@ -62,8 +62,8 @@ func newFakeHost(t *testing.T) *virttest.Fake {
 const wantInstanceSeries = `
 # HELP novalet_instance_info Always 1 per instance domain on the host; the labels describe it.
 # TYPE novalet_instance_info gauge
-novalet_instance_info{instance_uuid="11111111-1111-4111-8111-111111111111",name="instance-00000001",state="running"} 1
-novalet_instance_info{instance_uuid="22222222-2222-4222-8222-222222222222",name="instance-00000002",state="shutdown"} 1
+novalet_instance_info{display_name="conformance instance-00000001",flavor="test.tiny",instance_uuid="11111111-1111-4111-8111-111111111111",name="instance-00000001",project_id="1c0e4b5d6e7f8091a2b3c4d5e6f70819",state="running",user_id="0b9f3a4c5d6e7f8091a2b3c4d5e6f708"} 1
+novalet_instance_info{display_name="conformance instance-00000002",flavor="test.tiny",instance_uuid="22222222-2222-4222-8222-222222222222",name="instance-00000002",project_id="1c0e4b5d6e7f8091a2b3c4d5e6f70819",state="shutdown",user_id="0b9f3a4c5d6e7f8091a2b3c4d5e6f708"} 1
 # HELP novalet_instance_vcpus vCPUs online in the instance.
 # TYPE novalet_instance_vcpus gauge
 novalet_instance_vcpus{instance_uuid="11111111-1111-4111-8111-111111111111"} 1
