@@ -94,7 +94,7 @@ type instanceCollector struct {
 	failures   *prometheus.CounterVec
 	incomplete prometheus.Counter
 
-	info, vcpus, cpu                                 *prometheus.Desc
+	info, vcpus, cpu, vcpuWait, vcpuDelay            *prometheus.Desc
 	memConfigured, memResident, memAvailable         *prometheus.Desc
 	diskRead, diskWrite, diskReadReqs, diskWriteReqs *prometheus.Desc
 	rxBytes, rxPackets, rxErrors, rxDrops            *prometheus.Desc
@@ -118,6 +118,8 @@ func newInstanceCollector(src StatsSource, timeout time.Duration, log *slog.Logg
 			[]string{"instance_uuid", "name", "state", "display_name", "flavor", "project_id", "user_id"}),
 		vcpus:         d("vcpus", "vCPUs online in the instance.", uuidLabel),
 		cpu:           d("cpu_seconds_total", "CPU time used by the instance's QEMU process since it started.", uuidLabel),
+		vcpuWait:      d("vcpu_wait_seconds_total", "Time the instance's vCPUs waited on I/O, summed over vCPUs.", uuidLabel),
+		vcpuDelay:     d("vcpu_delay_seconds_total", "Time the instance's vCPUs were runnable but waited for a host CPU (steal), summed over vCPUs.", uuidLabel),
 		memConfigured: d("memory_configured_bytes", "Memory configured for the instance.", uuidLabel),
 		memResident:   d("memory_resident_bytes", "Resident memory of the instance's QEMU process on the host.", uuidLabel),
 		memAvailable:  d("memory_available_bytes", "Memory the guest sees, as its balloon driver reports it.", uuidLabel),
@@ -138,7 +140,7 @@ func newInstanceCollector(src StatsSource, timeout time.Duration, log *slog.Logg
 
 // Describe implements prometheus.Collector.
 func (c *instanceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.info, c.vcpus, c.cpu, c.memConfigured, c.memResident,
+	for _, d := range []*prometheus.Desc{c.info, c.vcpus, c.cpu, c.vcpuWait, c.vcpuDelay, c.memConfigured, c.memResident,
 		c.memAvailable, c.diskRead, c.diskWrite, c.diskReadReqs, c.diskWriteReqs, c.rxBytes,
 		c.rxPackets, c.rxErrors, c.rxDrops, c.txBytes, c.txPackets, c.txErrors, c.txDrops} {
 		ch <- d
@@ -187,6 +189,12 @@ func (c *instanceCollector) collectOne(ch chan<- prometheus.Metric, s *virt.Doma
 	}
 	if s.CPUTime > 0 {
 		sendConst(ch, c.cpu, prometheus.CounterValue, s.CPUTime.Seconds(), id)
+	}
+	if s.VCPUWait > 0 {
+		sendConst(ch, c.vcpuWait, prometheus.CounterValue, s.VCPUWait.Seconds(), id)
+	}
+	if s.VCPUDelay > 0 {
+		sendConst(ch, c.vcpuDelay, prometheus.CounterValue, s.VCPUDelay.Seconds(), id)
 	}
 	if s.MemoryMax > 0 {
 		gauge(c.memConfigured, float64(s.MemoryMax), id)

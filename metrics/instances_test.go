@@ -51,7 +51,8 @@ func newFakeHost(t *testing.T) *virttest.Fake {
 		t.Fatal(err)
 	}
 	f.SetStats(uuidRunning, virt.DomainStats{
-		CPUTime: 1500 * time.Millisecond, MemoryRSS: 100 << 20, MemoryAvailable: 120 << 20,
+		CPUTime: 1500 * time.Millisecond, VCPUWait: 250 * time.Millisecond, VCPUDelay: 2 * time.Second,
+		MemoryRSS: 100 << 20, MemoryAvailable: 120 << 20,
 		Disks: []virt.DiskStats{{Device: "vda", ReadBytes: 4096, WriteBytes: 512, ReadReqs: 8, WriteReqs: 1}},
 		NICs: []virt.NICStats{{Device: "tap0123abcd-ef", RxBytes: 1000, RxPackets: 10, RxErrors: 1, RxDrops: 2,
 			TxBytes: 2000, TxPackets: 20, TxErrors: 3, TxDrops: 4}},
@@ -70,6 +71,12 @@ novalet_instance_vcpus{instance_uuid="11111111-1111-4111-8111-111111111111"} 1
 # HELP novalet_instance_cpu_seconds_total CPU time used by the instance's QEMU process since it started.
 # TYPE novalet_instance_cpu_seconds_total counter
 novalet_instance_cpu_seconds_total{instance_uuid="11111111-1111-4111-8111-111111111111"} 1.5
+# HELP novalet_instance_vcpu_wait_seconds_total Time the instance's vCPUs waited on I/O, summed over vCPUs.
+# TYPE novalet_instance_vcpu_wait_seconds_total counter
+novalet_instance_vcpu_wait_seconds_total{instance_uuid="11111111-1111-4111-8111-111111111111"} 0.25
+# HELP novalet_instance_vcpu_delay_seconds_total Time the instance's vCPUs were runnable but waited for a host CPU (steal), summed over vCPUs.
+# TYPE novalet_instance_vcpu_delay_seconds_total counter
+novalet_instance_vcpu_delay_seconds_total{instance_uuid="11111111-1111-4111-8111-111111111111"} 2
 # HELP novalet_instance_memory_configured_bytes Memory configured for the instance.
 # TYPE novalet_instance_memory_configured_bytes gauge
 novalet_instance_memory_configured_bytes{instance_uuid="11111111-1111-4111-8111-111111111111"} 1.34217728e+08
@@ -120,6 +127,7 @@ novalet_instance_network_transmit_packets_dropped_total{instance_uuid="11111111-
 
 var instanceSeriesNames = []string{
 	"novalet_instance_info", "novalet_instance_vcpus", "novalet_instance_cpu_seconds_total",
+	"novalet_instance_vcpu_wait_seconds_total", "novalet_instance_vcpu_delay_seconds_total",
 	"novalet_instance_memory_configured_bytes", "novalet_instance_memory_resident_bytes",
 	"novalet_instance_memory_available_bytes", "novalet_instance_disk_read_bytes_total",
 	"novalet_instance_disk_write_bytes_total", "novalet_instance_disk_read_requests_total",

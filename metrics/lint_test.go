@@ -137,6 +137,7 @@ var readmeFamilies = []string{
 	"novalet_host_inventory_capacity", "novalet_host_inventory_reserved",
 	"novalet_host_inventory_allocation_ratio",
 	"novalet_instance_info", "novalet_instance_vcpus", "novalet_instance_cpu_seconds_total",
+	"novalet_instance_vcpu_wait_seconds_total", "novalet_instance_vcpu_delay_seconds_total",
 	"novalet_instance_memory_configured_bytes", "novalet_instance_memory_resident_bytes",
 	"novalet_instance_memory_available_bytes", "novalet_instance_disk_read_bytes_total",
 	"novalet_instance_disk_write_bytes_total", "novalet_instance_disk_read_requests_total",

@@ -17,6 +17,10 @@ type DomainStats struct {
 	State PowerState
 	// VCPUs counts the vCPUs online; 0 while the domain is shut off.
 	VCPUs int
+	// VCPUWait is the time the vCPUs spent waiting on I/O and VCPUDelay the time they were
+	// runnable but waiting for a host CPU (steal as the guest sees it), summed over vCPUs;
+	// 0 when libvirt does not report them.
+	VCPUWait, VCPUDelay time.Duration
 	// CPUTime is the CPU time the domain's QEMU process used since it started.
 	CPUTime time.Duration
 	// MemoryMax is the configured memory in bytes.
@@ -103,6 +107,12 @@ func convertDomainStats(id, name string, r *libvirt.DomainStats) DomainStats {
 	for _, v := range r.Vcpu {
 		if v.StateSet && v.State != libvirt.VCPU_OFFLINE {
 			s.VCPUs++
+		}
+		if active && v.WaitSet {
+			s.VCPUWait += time.Duration(v.Wait)
+		}
+		if active && v.DelaySet {
+			s.VCPUDelay += time.Duration(v.Delay)
 		}
 	}
 	rss := false

@@ -24,8 +24,8 @@ func TestConvertDomainStats(t *testing.T) {
 				MaximumSet: true, Maximum: 131072, RssSet: true, Rss: 65536, AvailableSet: true, Available: 120000,
 			},
 			Vcpu: []libvirt.DomainStatsVcpu{
-				{StateSet: true, State: libvirt.VCPU_RUNNING},
-				{StateSet: true, State: libvirt.VCPU_BLOCKED},
+				{StateSet: true, State: libvirt.VCPU_RUNNING, WaitSet: true, Wait: 300, DelaySet: true, Delay: 7000},
+				{StateSet: true, State: libvirt.VCPU_BLOCKED, WaitSet: true, Wait: 200, DelaySet: true, Delay: 3000},
 				{StateSet: true, State: libvirt.VCPU_OFFLINE}, // hot-pluggable, not plugged
 			},
 			Block: []libvirt.DomainStatsBlock{
@@ -41,6 +41,7 @@ func TestConvertDomainStats(t *testing.T) {
 		},
 		want: DomainStats{
 			UUID: id, Name: name, State: PowerRunning, VCPUs: 2, CPUTime: 2500 * time.Millisecond,
+			VCPUWait: 500, VCPUDelay: 10000,
 			MemoryMax: 128 << 20, MemoryRSS: 64 << 20, MemoryAvailable: 120000 * 1024,
 			Disks: []DiskStats{{Device: "vda", ReadBytes: 1000, WriteBytes: 2000, ReadReqs: 10, WriteReqs: 20}},
 			NICs: []NICStats{{Device: "tap1234", RxBytes: 1, RxPackets: 2, RxErrors: 3, RxDrops: 4,

@@ -12,7 +12,7 @@ import (
 )
 
 // SetStats sets the counters DomainStats reports for the domain with uuid id while it is
-// active (CPUTime, MemoryRSS, MemoryAvailable, Incomplete, Disks, NICs; VCPUs and MemoryMax
+// active (CPUTime, VCPUWait, VCPUDelay, MemoryRSS, MemoryAvailable, Incomplete, Disks, NICs; VCPUs and MemoryMax
 // when not zero). UUID, Name and State always come from the fake's own domain.
 func (f *Fake) SetStats(id string, s virt.DomainStats) {
 	f.mu.Lock()
@@ -79,6 +79,7 @@ func (f *Fake) DomainStats(ctx context.Context) ([]virt.DomainStats, error) {
 				s.MemoryMax = set.MemoryMax
 			}
 			s.CPUTime, s.MemoryRSS, s.MemoryAvailable, s.Incomplete = set.CPUTime, set.MemoryRSS, set.MemoryAvailable, set.Incomplete
+			s.VCPUWait, s.VCPUDelay = set.VCPUWait, set.VCPUDelay
 			s.Disks = append([]virt.DiskStats(nil), set.Disks...)
 			s.NICs = append([]virt.NICStats(nil), set.NICs...)
 		}
