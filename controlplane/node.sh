@@ -217,6 +217,7 @@ start_holder() {
 # nlaunch NAME USER CMD...: as controlplane/lib.sh's launch, but inside the node's namespaces:
 # nsenter (setns + exec, no fork for mount/UTS) -> setsid -> env -i -> setpriv -> CMD, so the
 # recorded PID is the daemon itself. A NAME already running is left alone.
+NLAUNCHED=() # names launched by this invocation
 nlaunch() {
   local name=$1 user=$2 home pid
   shift 2
@@ -228,6 +229,7 @@ nlaunch() {
     setpriv --reuid="$user" --regid="$user" --init-groups -- "$@" \
     >>"$CP_LOG/$NAME-$name.log" 2>&1 </dev/null 8>&- &
   pid_record "$NPIDS/$name" $! "$(now)"
+  NLAUNCHED+=("$name")
   nlog "launched $name (pid $!, user $user)"
 }
 
@@ -244,8 +246,12 @@ await_node() {
     sleep 0.25
   done
   t=$(since "$base")
-  echo "$proc $t" >>"$N/ready.tmp"
-  nlog "ready: $what (${t}s after launch)"
+  if [[ " ${NLAUNCHED[*]} " == *" $proc "* ]]; then
+    printf '%-26s %6ss  %s\n' "$proc" "$t" "$what" >>"$N/ready.tmp"
+    nlog "ready: $what (${t}s after launch)"
+  else
+    nlog "ready: $what (already running)"
+  fi
 }
 
 libvirt_answers() { in_ns timeout 20 virsh -c qemu:///system hostname | grep -qx "$NAME"; }
@@ -335,10 +341,11 @@ do_start() {
   await_node "$AGENT: compute service $NAME up" 300 "$AGENT" node_heartbeat nova-compute "$AGENT"
   # map the host into cell1 now rather than at the scheduler's next periodic run
   nova_manage cell_v2 discover_hosts --verbose | grep -v '^$' || true
+  touch "$N/ready.tmp"
   {
-    echo "# node.sh start $NAME --agent $AGENT at $(date '+%F %T'): seconds from each launch to ready"
+    echo "# node.sh start $NAME --agent $AGENT at $(date '+%F %T'): seconds from launch to ready"
     cat "$N/ready.tmp"
-    echo "total $(since "$t0")"
+    printf '%-26s %6ss  %s\n' node.sh "$(since "$t0")" "the whole start, discover_hosts included"
   } | tee -a "$N/start-timings.log"
   rm -f "$N/ready.tmp"
   nlog "running ($AGENT); stop with: controlplane/node.sh stop $NAME"
