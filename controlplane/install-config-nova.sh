@@ -106,6 +106,10 @@ osapi_compute_listen = 127.0.0.1
 metadata_listen = 127.0.0.1
 osapi_compute_workers = 1
 metadata_workers = 1
+# Not in the reference: resize onto the instance's own host, for the second-node tests
+# (controlplane/node.sh). start.sh --allow-resize-to-same-host[=true|false] or
+# ALLOW_RESIZE_TO_SAME_HOST=true|false chooses; nova-api reads it.
+allow_resize_to_same_host = $(allow_resize_to_same_host)
 
 [api_database]
 connection = mysql+pymysql://nova:$PW@controller/nova_api

@@ -27,6 +27,7 @@ PACKAGES=(
   nova-compute nova-compute-kvm
   dnsmasq-base dnsmasq-utils iptables ebtables ipset conntrack iputils-arping bridge-utils iproute2 sudo
   python3-openstackclient python3-osc-placement curl procps
+  openssh-server
 )
 
 # RabbitMQ, libvirtd and QEMU are scripts/parts.sh's: the project's own dependency script owns

@@ -21,6 +21,22 @@ MY_IP=127.0.0.1
 COMPUTE_HOST=$(hostname) # nova's default [DEFAULT]host; neutron agents and libvirt agree on it
 NOVA_CONTROLLER_CONF=/etc/nova/nova-controller.conf
 
+# allow_resize_to_same_host: [DEFAULT] of nova-controller.conf (nova-api decides whether the
+# scheduler may pick the instance's own host for a resize). $ALLOW_RESIZE_TO_SAME_HOST (true or
+# false; start.sh --allow-resize-to-same-host[=true|false] sets it) wins; otherwise the value
+# already in the file stays, so a later install.sh does not undo the choice; nova's default false.
+allow_resize_to_same_host() {
+  local v=${ALLOW_RESIZE_TO_SAME_HOST:-}
+  if [ -z "$v" ]; then
+    v=$(sed -n -E 's/^allow_resize_to_same_host *= *(true|false) *$/\1/p' "$NOVA_CONTROLLER_CONF" 2>/dev/null | head -1)
+  fi
+  case ${v:-false} in
+  true | True | 1 | yes) echo true ;;
+  false | False | 0 | no) echo false ;;
+  *) die "ALLOW_RESIZE_TO_SAME_HOST must be true or false (got '$v')" ;;
+  esac
+}
+
 # Physnet 'provider' is one end of a veth pair: this kernel has no dummy module (no /lib/modules).
 PROVIDER_IF=vprov0
 PROVIDER_PEER=vprov1

@@ -1,10 +1,16 @@
 #!/bin/bash
-# start.sh [--with-nova-compute] -- start the loopback Zed control plane by hand (no systemd).
+# start.sh [--with-nova-compute] [--allow-resize-to-same-host[=true|false]] -- start the loopback
+# Zed control plane by hand (no systemd).
 #
 #   start.sh                      control plane only: host "$(hostname)" stays free for novalet
 #   start.sh --with-nova-compute  also Debian's nova-compute (side-by-side measurements); on a
 #                                 running control plane this only adds nova-compute.
 #                                 stop.sh nova-compute removes it again.
+#   --allow-resize-to-same-host[=true|false]  (or ALLOW_RESIZE_TO_SAME_HOST=true|false)
+#                                 writes [DEFAULT] allow_resize_to_same_host into
+#                                 nova-controller.conf (through install-config-nova.sh) and
+#                                 restarts a running nova-api when the value changed. Without
+#                                 either, the file's value stays (nova's default: false).
 #
 # Idempotent: a service already running (recorded PID alive) is left alone. Order:
 #   scripts/parts.sh start (RabbitMQ, libvirtd; idempotent) -> MariaDB + memcached -> all APIs,
@@ -18,11 +24,14 @@ set -euo pipefail
 . "$CP_DIR/services.sh"
 
 WITH_COMPUTE=0
-case "${1:-}" in
-"") ;;
---with-nova-compute) WITH_COMPUTE=1 ;;
-*) echo "usage: $0 [--with-nova-compute]" >&2; exit 2 ;;
-esac
+for a in "$@"; do
+  case $a in
+  --with-nova-compute) WITH_COMPUTE=1 ;;
+  --allow-resize-to-same-host) export ALLOW_RESIZE_TO_SAME_HOST=true ;;
+  --allow-resize-to-same-host=*) export ALLOW_RESIZE_TO_SAME_HOST=${a#*=} ;;
+  *) echo "usage: $0 [--with-nova-compute] [--allow-resize-to-same-host[=true|false]]" >&2; exit 2 ;;
+  esac
+done
 [ "$(id -u)" -eq 0 ] || die "must run as root"
 command -v nova-api >/dev/null || die "not installed: run controlplane/install.sh"
 
@@ -33,6 +42,20 @@ flock -w 600 8 || die "another start/install holds $CP_STATE/.lock"
 APIS=(keystone glance-api placement-api nova-api nova-conductor nova-scheduler nova-novncproxy)
 AGENTS=(neutron-linuxbridge-agent neutron-dhcp-agent neutron-metadata-agent)
 CONTROL=("${APIS[@]}" neutron-server "${AGENTS[@]}")
+
+# allow_resize_to_same_host asked for: write it (only this file's line can change: the rest is
+# what install.sh wrote) and restart nova-api if it runs with the other value.
+if [ -n "${ALLOW_RESIZE_TO_SAME_HOST:-}" ]; then
+  want=$(allow_resize_to_same_host)
+  if ! grep -qx "allow_resize_to_same_host = $want" "$NOVA_CONTROLLER_CONF"; then
+    "$CP_DIR/install-config-nova.sh" 8>&- | sed 's/^/  /'
+    if owned nova-api >/dev/null; then
+      log "allow_resize_to_same_host is now $want: restarting nova-api"
+      "$CP_DIR/stop.sh" nova-api 8>&-
+    fi
+  fi
+  log "nova-controller.conf: allow_resize_to_same_host = $want"
+fi
 
 T0=$(now)
 TIMINGS=()

@@ -4,7 +4,8 @@
 # .ci/run starts with it; developers use it to check that nothing depends on what an earlier
 # run left behind.
 #
-# It stops, each by its recorded PID only: the demo's novalet, the control plane
+# It stops, each by its recorded PID only: the demo's novalet, further compute nodes
+# (controlplane/node.sh stop: their agents, libvirtd/virtlogd, sshd, namespaces), the control plane
 # (controlplane/stop.sh: every service it recorded, Debian's nova-compute included) and the
 # parts (scripts/parts.sh stop: RabbitMQ, libvirtd, virtlogd). Then it removes:
 #   - libvirt domains named instance-* (nova's names: the demo's and the tests' guests), each
@@ -16,6 +17,8 @@
 #   - bridges brq*, tap devices tap* (tuntap only) and the physnet veth vprov0/vprov1
 #   - the control plane's state dir (PIDs, test-key.pem, timings) and logs, the demo's state,
 #     the test guest (.cache/guest), the bench's raw data
+#   - further compute nodes' state ($NODE_STATE: their state_path with instances, libvirt files,
+#     nova.conf, sshd host keys) and the nova user's ssh keys (/var/lib/nova/.ssh)
 #   - libvirt's cached QEMU capabilities, so libvirtd probes its emulators again as on a new
 #     machine
 # Packages and configuration files stay (install.sh rewrites what it owns).
@@ -28,6 +31,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 CP_STATE=${NOVALET_CP_DIR:-/var/tmp/novalet-controlplane}
 CP_LOG=${NOVALET_CP_LOG:-/var/log/novalet-controlplane}
 PARTS_STATE=${NOVALET_PARTS_DIR:-/var/tmp/novalet-parts}
+NODE_STATE=${NOVALET_NODE_DIR:-/var/tmp/novalet-node}
 T0=$(date +%s)
 log() { echo "[$(date +%T)] purge: $*"; }
 
@@ -39,6 +43,12 @@ if pid=$(pid_owned "$REPO/.cache/demo/novalet.pid"); then
   kill -KILL "$pid" 2>/dev/null || true
   log "stopped the demo's novalet ($pid)"
 fi
+
+# ---- further compute nodes (controlplane/node.sh): each destroys its own guests as it stops ------
+for d in "$NODE_STATE"/vm*; do
+  [ -d "$d/pids" ] || continue
+  bash controlplane/node.sh stop "${d##*/}"
+done
 
 # ---- guests -------------------------------------------------------------------------------------
 if [ -S /run/libvirt/libvirt-sock ] && timeout 20 virsh -c qemu:///system version >/dev/null 2>&1; then
@@ -72,7 +82,7 @@ fi
 bash scripts/parts.sh stop
 
 # ---- files --------------------------------------------------------------------------------------
-rm -rf "$PARTS_STATE" "$CP_STATE" "$CP_LOG" /var/tmp/novalet-bench \
+rm -rf "$PARTS_STATE" "$CP_STATE" "$CP_LOG" /var/tmp/novalet-bench "$NODE_STATE" /var/lib/nova/.ssh \
   "$REPO/.cache/guest" "$REPO/.cache/demo"
 rm -f /var/lib/nova/compute_id
 rm -rf /var/lib/nova/instances /var/lib/nova/tmp
