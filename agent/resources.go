@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -319,7 +318,7 @@ func (t *tracker) saveNode(ctx context.Context, fields map[string]any) error {
 	}
 	changed := map[string]any{}
 	for k, v := range fields {
-		if !sameField(t.cn, probe, k) {
+		if !ovo.SameField(t.cn, probe, k) {
 			changed[k] = v
 		}
 	}
@@ -334,32 +333,6 @@ func (t *tracker) saveNode(ctx context.Context, fields map[string]any) error {
 	}
 	t.log.Debug("compute node saved", "changed", len(changed))
 	return nil
-}
-
-// sameField compares one field of two objects by its wire form.
-func sameField(a, b *ovo.Object, field string) bool {
-	av, aok := a.Get(field)
-	bv, bok := b.Get(field)
-	if aok != bok {
-		return false
-	}
-	aj, err1 := json.Marshal(wire(av))
-	bj, err2 := json.Marshal(wire(bv))
-	return err1 == nil && err2 == nil && string(aj) == string(bj)
-}
-
-func wire(v any) any {
-	switch x := v.(type) {
-	case *ovo.Object:
-		return x.ToPrimitive()["nova_object.data"]
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = wire(e)
-		}
-		return out
-	}
-	return v
 }
 
 // syncPlacement makes the provider's inventory and traits match the host (nova's

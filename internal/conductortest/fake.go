@@ -611,9 +611,9 @@ func (f *Fake) serviceOrNode(obj *ovo.Object, method string) (map[string]json.Ra
 	store[key] = obj.Clone()
 	updates := map[string]json.RawMessage{}
 	for _, k := range obj.Fields() {
-		if !sameField(before, obj, k) {
+		if !ovo.SameField(before, obj, k) {
 			v, _ := obj.Get(k)
-			b, err := json.Marshal(wire(v))
+			b, err := json.Marshal(ovo.FieldWire(v))
 			if err != nil {
 				return nil, err
 			}
@@ -708,30 +708,4 @@ func roundTrip(args *[]any, kwargs *map[string]any) error {
 	}
 	*args, *kwargs = a, kw
 	return nil
-}
-
-// sameField compares one field of two objects by its wire form.
-func sameField(a, b *ovo.Object, field string) bool {
-	av, aok := a.Get(field)
-	bv, bok := b.Get(field)
-	if aok != bok {
-		return false
-	}
-	aj, err1 := json.Marshal(wire(av))
-	bj, err2 := json.Marshal(wire(bv))
-	return err1 == nil && err2 == nil && string(aj) == string(bj)
-}
-
-func wire(v any) any {
-	switch x := v.(type) {
-	case *ovo.Object:
-		return x.ToPrimitive()["nova_object.data"]
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = wire(e)
-		}
-		return out
-	}
-	return v
 }

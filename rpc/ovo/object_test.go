@@ -263,3 +263,19 @@ func TestJSONMarshalerInterfaces(t *testing.T) {
 		t.Error("IsPrimitive")
 	}
 }
+
+func TestSameFieldComparesWireForms(t *testing.T) {
+	a, _ := New("Flavor")
+	b, _ := New("Flavor")
+	if !SameField(a, b, "name") {
+		t.Fatal("two unset fields differ")
+	}
+	_ = a.Set("name", "m1")
+	if SameField(a, b, "name") {
+		t.Fatal("set vs unset compared equal")
+	}
+	_ = b.Set("name", "m1")
+	if !SameField(a, b, "name") {
+		t.Fatal("equal values differ")
+	}
+}
