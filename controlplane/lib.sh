@@ -68,6 +68,33 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b - a}'; }
 record() { pid_record "$CP_PIDS/$1" "$2" "$(now)"; } # NAME PID: "pid starttime epoch-seconds-at-launch"
 owned() { pid_owned "$CP_PIDS/$1"; }                 # NAME: prints the PID if that very process is alive
 
+# ---- stopping recorded processes (stop.sh, node.sh) ----------------------------------------------
+STOP_DEADLINE=${STOP_DEADLINE:-30}
+
+# alive_as PID STARTTIME: that very process still exists and is not a zombie
+alive_as() { [ "$(starttime "$1" 2>/dev/null)" = "$2" ] && [ "$(proc_state "$1")" != Z ]; }
+
+# end_all LABEL "pid starttime"...: TERM all, wait up to STOP_DEADLINE, KILL the rest.
+end_all() {
+  local label=$1 i p st left
+  shift
+  [ $# -gt 0 ] || return 0
+  for i in "$@"; do read -r p st <<<"$i"; alive_as "$p" "$st" && kill -TERM "$p" 2>/dev/null; done
+  for ((i = 0; i < STOP_DEADLINE * 10; i++)); do
+    left=0
+    for p in "$@"; do alive_as $p && left=1 && break; done # $p is "pid starttime": split on purpose
+    [ $left = 0 ] && break
+    sleep 0.1
+  done
+  for i in "$@"; do
+    read -r p st <<<"$i"
+    if alive_as "$p" "$st"; then
+      log "$label: pid $p ignored SIGTERM for ${STOP_DEADLINE}s, sending SIGKILL"
+      kill -KILL "$p" 2>/dev/null || true
+    fi
+  done
+}
+
 LAUNCHED=() # names launched by this invocation
 
 # launch NAME USER CMD...: run CMD in its own session as USER, stdout+stderr to $CP_LOG/NAME.log.

@@ -356,30 +356,6 @@ provider_link_up() { ip link show "$PROVIDER_IF" >/dev/null 2>&1 || die "no $PRO
 
 # ---- stop ----------------------------------------------------------------------------------------
 
-STOP_DEADLINE=${STOP_DEADLINE:-30}
-alive_as() { [ "$(starttime "$1" 2>/dev/null)" = "$2" ] && [ "$(proc_state "$1")" != Z ]; }
-
-# end_pids LABEL "pid starttime"...: TERM, wait, KILL
-end_pids() {
-  local label=$1 i p st left
-  shift
-  [ $# -gt 0 ] || return 0
-  for i in "$@"; do read -r p st <<<"$i"; alive_as "$p" "$st" && kill -TERM "$p" 2>/dev/null; done
-  for ((i = 0; i < STOP_DEADLINE * 10; i++)); do
-    left=0
-    for p in "$@"; do alive_as $p && left=1 && break; done
-    [ $left = 0 ] && break
-    sleep 0.1
-  done
-  for i in "$@"; do
-    read -r p st <<<"$i"
-    if alive_as "$p" "$st"; then
-      nlog "$label: pid $p ignored SIGTERM for ${STOP_DEADLINE}s, sending SIGKILL"
-      kill -KILL "$p" 2>/dev/null || true
-    fi
-  done
-}
-
 # in_mnt_ns NS [EXCEPT]: "pid starttime" of every live process in mount namespace NS
 in_mnt_ns() {
   local d p
@@ -397,9 +373,9 @@ stop_recorded() { # NAME: the recorded process and what is left of its session
   pid=$(nowned "$name") || { rm -f "$NPIDS/$name"; return 0; }
   st=$(starttime "$pid")
   mapfile -t members < <(for p in $(ps -eo pid=,sid= | awk -v s="$pid" '$2 == s && $1 != s {print $1}'); do echo "$p $(starttime "$p")"; done)
-  end_pids "$name" "$pid $st"
+  end_all "$NAME: $name" "$pid $st"
   mapfile -t members < <(for h in "${members[@]+"${members[@]}"}"; do alive_as $h && echo "$h"; done)
-  [ ${#members[@]} -eq 0 ] || end_pids "$name helpers" "${members[@]}"
+  [ ${#members[@]} -eq 0 ] || end_all "$NAME: $name helpers" "${members[@]}"
   rm -f "$NPIDS/$name"
   nlog "stopped $name (pid $pid)"
 }
@@ -433,7 +409,7 @@ do_stop() {
     if [ ${#left[@]} -gt 0 ]; then
       nlog "ending ${#left[@]} leftover process(es) in $NAME's namespace: $(for h in "${left[@]}"; do
         p=${h%% *}; printf '%s(%s) ' "$p" "$(tr '\0' ' ' </proc/"$p"/cmdline 2>/dev/null | cut -c1-40)"; done)"
-      end_pids leftovers "${left[@]}"
+      end_all "$NAME: leftovers" "${left[@]}"
     fi
     stop_recorded holder
     mapfile -t left < <(in_mnt_ns "$ns")

@@ -15,11 +15,6 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-STOP_DEADLINE=${STOP_DEADLINE:-30}
-
-# alive_as PID STARTTIME: that very process still exists and is not a zombie
-alive_as() { [ "$(starttime "$1" 2>/dev/null)" = "$2" ] && [ "$(proc_state "$1")" != Z ]; }
-
 # session_members SID: "pid starttime" of every process in session SID except SID itself
 session_members() {
   local p
@@ -39,27 +34,6 @@ neutron_helpers() {
     case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
     *dnsmasq*/var/lib/neutron/* | *haproxy*/var/lib/neutron/*) echo "$p $st" ;;
     esac
-  done
-}
-
-# end_all LABEL "pid starttime"...: TERM all, wait up to STOP_DEADLINE, KILL the rest.
-end_all() {
-  local label=$1 i p st left
-  shift
-  [ $# -gt 0 ] || return 0
-  for i in "$@"; do read -r p st <<<"$i"; alive_as "$p" "$st" && kill -TERM "$p" 2>/dev/null; done
-  for ((i = 0; i < STOP_DEADLINE * 10; i++)); do
-    left=0
-    for p in "$@"; do alive_as $p && left=1 && break; done # $p is "pid starttime": split on purpose
-    [ $left = 0 ] && break
-    sleep 0.1
-  done
-  for i in "$@"; do
-    read -r p st <<<"$i"
-    if alive_as "$p" "$st"; then
-      log "$label: pid $p ignored SIGTERM for ${STOP_DEADLINE}s, sending SIGKILL"
-      kill -KILL "$p" 2>/dev/null
-    fi
   done
 }
 
