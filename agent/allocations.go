@@ -24,22 +24,18 @@ func (t *tracker) removeDeletedInstancesAllocations(ctx context.Context, tracked
 		t.log.Error("skipping removal of allocations for deleted instances", "error", err)
 		return
 	}
-	rc := rpc.NewAdminContext(nowUTC()).WithReadDeleted("yes")
+	rc := rpc.NewAdminContext(nowUTC())
 	for consumer := range allocs {
 		if tracked[consumer] || !isUUID(consumer) {
 			continue
 		}
-		raw, err := t.objs.classAction(ctx, rc, "Instance", "get_by_uuid", []any{consumer}, map[string]any{"expected_attrs": []any{}})
-		if errors.Is(classifyInstanceError(err), errGone) {
+		inst, err := instanceRow(ctx, t.objs, rc, consumer)
+		if errors.Is(err, errGone) {
 			t.log.Info("instance has allocations against this compute host but is not found in the database", "instance_uuid", consumer)
 			continue
 		}
 		if err != nil {
 			t.log.Warn("allocation audit: instance not read", "instance_uuid", consumer, "error", err)
-			continue
-		}
-		inst, err := decodeObject(raw)
-		if err != nil || inst == nil {
 			continue
 		}
 		deleted, _ := ovo.Value[bool](inst, "deleted")

@@ -202,19 +202,29 @@ func (a *Agent) reapOrphans(ctx context.Context, rc rpc.Context, known map[strin
 // instanceDeleted reads the instance's row, deleted ones included: whether the database marks
 // it deleted; errGone when there is no row at all.
 func (a *Agent) instanceDeleted(ctx context.Context, rc rpc.Context, id string) (bool, error) {
-	raw, err := a.svc.objs.classAction(ctx, rc.WithReadDeleted("yes"), "Instance", "get_by_uuid", []any{id}, map[string]any{"expected_attrs": []any{}})
-	if err != nil {
-		return false, classifyInstanceError(err)
-	}
-	obj, err := decodeObject(raw)
+	row, err := instanceRow(ctx, a.svc.objs, rc, id)
 	if err != nil {
 		return false, err
 	}
-	if obj == nil {
-		return false, errGone
-	}
-	deleted, _ := ovo.Value[bool](obj, "deleted")
+	deleted, _ := ovo.Value[bool](row, "deleted")
 	return deleted, nil
+}
+
+// instanceRow reads an instance's database row with soft-deleted rows included (nova's
+// context.elevated(read_deleted='yes')); errGone when there is no row at all.
+func instanceRow(ctx context.Context, objs objects, rc rpc.Context, id string) (*ovo.Object, error) {
+	raw, err := objs.classAction(ctx, rc.WithReadDeleted("yes"), "Instance", "get_by_uuid", []any{id}, map[string]any{"expected_attrs": []any{}})
+	if err != nil {
+		return nil, classifyInstanceError(err)
+	}
+	obj, err := decodeObject(raw)
+	if err != nil {
+		return nil, err
+	}
+	if obj == nil {
+		return nil, errGone
+	}
+	return obj, nil
 }
 
 func isUUID(s string) bool {
