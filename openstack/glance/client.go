@@ -1,6 +1,7 @@
 package glance
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,19 +11,6 @@ import (
 	"strings"
 	"time"
 )
-
-// Image is the part of Glance v2's image record a compute acts on.
-type Image struct {
-	ID              string `json:"id"`
-	Status          string `json:"status"`
-	DiskFormat      string `json:"disk_format"`
-	ContainerFormat string `json:"container_format"`
-	Size            *int64 `json:"size"`
-	VirtualSize     *int64 `json:"virtual_size"`
-	Checksum        string `json:"checksum"`
-	OSHashAlgo      string `json:"os_hash_algo"`
-	OSHashValue     string `json:"os_hash_value"`
-}
 
 // Data is an image's data being received. The caller reads Body to the end or not, and closes it.
 type Data struct {
@@ -145,6 +133,13 @@ func (c *Client) Data(ctx context.Context, req Request) (*Data, error) {
 
 // get performs one GET with retries; on success the caller owns the response body.
 func (c *Client) get(ctx context.Context, req Request, url, accept string) (*http.Response, error) {
+	return c.do(ctx, req, http.MethodGet, url, nil, "", accept)
+}
+
+// do performs one request with nova's retry rule (connection errors and 503, Retries times);
+// body is resent whole on a retry, so streams never come through here. On success the caller
+// owns the response body.
+func (c *Client) do(ctx context.Context, req Request, method, url string, body []byte, contentType, accept string) (*http.Response, error) {
 	var lastErr error
 	for attempt := 0; attempt <= c.opts.Retries; attempt++ {
 		if attempt > 0 {
@@ -152,46 +147,65 @@ func (c *Client) get(ctx context.Context, req Request, url, accept string) (*htt
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return nil, classedErr(ErrUnavailable, ctx.Err(), "GET %s: giving up after %v", url, lastErr)
+				return nil, classedErr(ErrUnavailable, ctx.Err(), "%s %s: giving up after %v", method, url, lastErr)
 			case <-t.C:
 			}
 		}
-		hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		hreq, err := c.newRequest(ctx, req, method, url, rd, contentType, accept)
 		if err != nil {
-			return nil, classedErr(ErrInvalid, err, "glance endpoint %q", req.Endpoint)
-		}
-		hreq.Header.Set("Accept", accept)
-		hreq.Header.Set("User-Agent", c.opts.UserAgent)
-		if req.Token != "" {
-			hreq.Header.Set("X-Auth-Token", req.Token)
-		}
-		if req.ServiceToken != "" {
-			hreq.Header.Set("X-Service-Token", req.ServiceToken)
-		}
-		if req.GlobalRequestID != "" {
-			hreq.Header.Set("X-OpenStack-Request-ID", req.GlobalRequestID)
+			return nil, err
 		}
 		resp, err := c.opts.HTTPClient.Do(hreq)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, classedErr(ErrUnavailable, ctx.Err(), "GET %s", url)
+				return nil, classedErr(ErrUnavailable, ctx.Err(), "%s %s", method, url)
 			}
-			lastErr = classedErr(ErrUnavailable, err, "GET %s", url)
+			lastErr = classedErr(ErrUnavailable, err, "%s %s", method, url)
 			continue
 		}
 		if resp.StatusCode == http.StatusServiceUnavailable {
-			lastErr = statusErr(resp, http.MethodGet, url)
+			lastErr = statusErr(resp, method, url)
 			drain(resp)
 			continue
 		}
 		if resp.StatusCode/100 != 2 {
-			err := statusErr(resp, http.MethodGet, url)
+			err := statusErr(resp, method, url)
 			drain(resp)
 			return nil, err
 		}
 		return resp, nil
 	}
 	return nil, lastErr
+}
+
+// newRequest builds a request with the headers every call carries. The token goes in a
+// header only, never in the URL or an error.
+func (c *Client) newRequest(ctx context.Context, req Request, method, url string, body io.Reader, contentType, accept string) (*http.Request, error) {
+	hreq, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return nil, classedErr(ErrInvalid, err, "glance endpoint %q", req.Endpoint)
+	}
+	if accept != "" {
+		hreq.Header.Set("Accept", accept)
+	}
+	if contentType != "" {
+		hreq.Header.Set("Content-Type", contentType)
+	}
+	hreq.Header.Set("User-Agent", c.opts.UserAgent)
+	if req.Token != "" {
+		hreq.Header.Set("X-Auth-Token", req.Token)
+	}
+	if req.ServiceToken != "" {
+		hreq.Header.Set("X-Service-Token", req.ServiceToken)
+	}
+	if req.GlobalRequestID != "" {
+		hreq.Header.Set("X-OpenStack-Request-ID", req.GlobalRequestID)
+	}
+	return hreq, nil
 }
 
 // drain reads a little of what is left so the connection can be reused, then closes.

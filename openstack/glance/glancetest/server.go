@@ -1,7 +1,8 @@
 // Package glancetest is the Glance test server: an in-memory Glance v2 image API on an
-// httptest server serving the two calls a compute makes (GET /v2/images/<id> and its /file),
-// with the image record's real shape, request counting, injected failures and a gate to hold
-// downloads mid-stream.
+// httptest server serving the calls a compute makes: the record and data GETs of a download,
+// and a snapshot's PATCH, PUT of the data, listing and DELETE (write.go), with the image
+// record's real shape, request counting, injected failures and a gate to hold downloads
+// mid-stream.
 package glancetest
 
 import (
@@ -34,6 +35,9 @@ type Image struct {
 	NoChecksum      bool   // no checksum either
 	ContentMD5      bool   // send a Content-MD5 header with the data
 	NoData          bool   // GET /file answers 204
+	// CreatedAt defaults to a clock that advances a second per Add, so listings sorted by
+	// created_at follow the order of Add.
+	CreatedAt time.Time
 	// Properties are custom properties, top-level keys of the record as in Glance.
 	Properties map[string]any
 }
@@ -53,17 +57,25 @@ type Server struct {
 	started   int
 	aborted   int
 	lastToken string
-	token     string        // "" accepts any X-Auth-Token
-	changed   chan struct{} // closed and replaced on every download start/abort
+	token     string         // "" accepts any X-Auth-Token
+	changed   chan struct{}  // closed and replaced on every download start/abort
+	clock     time.Time      // CreatedAt of the next image added without one
+	calls     map[string]int // "PATCH /v2/images/<id>" -> count
+	uploads   []Upload
 }
 
 // New starts a test Glance that stops when the test ends.
 func New(t testing.TB) *Server {
 	s := &Server{images: map[string]*Image{}, served: map[string][]byte{}, requests: map[string]int{},
-		failures: map[string][]int{}, changed: make(chan struct{})}
+		failures: map[string][]int{}, changed: make(chan struct{}), calls: map[string]int{},
+		clock: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v2/images/{id}", s.serveImage)
 	mux.HandleFunc("GET /v2/images/{id}/file", s.serveFile)
+	mux.HandleFunc("GET /v2/images", s.serveList)
+	mux.HandleFunc("PATCH /v2/images/{id}", s.servePatch)
+	mux.HandleFunc("PUT /v2/images/{id}/file", s.serveUpload)
+	mux.HandleFunc("DELETE /v2/images/{id}", s.serveDelete)
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL
 	t.Cleanup(func() {
@@ -108,6 +120,10 @@ func (s *Server) Add(img Image) Image {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if img.CreatedAt.IsZero() {
+		img.CreatedAt = s.clock
+		s.clock = s.clock.Add(time.Second)
+	}
 	cp := img
 	s.images[img.ID] = &cp
 	s.served[img.ID] = append([]byte(nil), img.Data...)
@@ -224,6 +240,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (*Image, []byte, 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests[r.URL.Path]++
+	s.calls[r.Method+" "+r.URL.Path]++
 	s.lastToken = r.Header.Get("X-Auth-Token")
 	if s.token != "" && s.lastToken != s.token {
 		http.Error(w, "401 Unauthorized: This server could not verify that you are authorized", http.StatusUnauthorized)
@@ -247,7 +264,16 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	now := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC).Format("2006-01-02T15:04:05Z")
+	s.mu.Lock()
+	rec := img.record()
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(rec)
+}
+
+// record is the image as Glance v2 shows it; s.mu is held.
+func (img *Image) record() map[string]any {
+	at := img.CreatedAt.UTC().Format("2006-01-02T15:04:05Z")
 	rec := map[string]any{}
 	for k, v := range img.Properties {
 		rec[k] = v
@@ -255,17 +281,16 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request) {
 	for k, v := range map[string]any{
 		"id": img.ID, "name": img.Name, "status": img.Status, "visibility": "public",
 		"protected": false, "os_hidden": false, "owner": "0123456789abcdef0123456789abcdef",
-		"disk_format": img.DiskFormat, "container_format": img.ContainerFormat,
+		"disk_format": nilIfEmpty(img.DiskFormat), "container_format": nilIfEmpty(img.ContainerFormat),
 		"size": img.Size, "virtual_size": nil, "min_disk": 0, "min_ram": 0,
 		"checksum": nilIfEmpty(img.Checksum), "os_hash_algo": nilIfEmpty(img.OSHashAlgo),
-		"os_hash_value": nilIfEmpty(img.OSHashValue), "created_at": now, "updated_at": now,
+		"os_hash_value": nilIfEmpty(img.OSHashValue), "created_at": at, "updated_at": at,
 		"tags": []string{}, "file": "/v2/images/" + img.ID + "/file", "self": "/v2/images/" + img.ID,
 		"schema": "/v2/schemas/image",
 	} {
 		rec[k] = v
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(rec)
+	return rec
 }
 
 func nilIfEmpty(s string) any {
