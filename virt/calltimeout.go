@@ -99,3 +99,9 @@ func (c *callTimeout) Metadata(ctx context.Context, uuid string) (InstanceMetada
 	defer cancel()
 	return c.h.Metadata(ctx, uuid)
 }
+
+// CopyDisk is bounded by the caller only, like Suspend: it lasts as long as the disk's data
+// takes to copy.
+func (c *callTimeout) CopyDisk(ctx context.Context, uuid, target, dst string) error {
+	return c.h.CopyDisk(ctx, uuid, target, dst)
+}

@@ -54,6 +54,14 @@ type Hypervisor interface {
 	// Metadata reads back the <nova:instance> element the domain was defined with; a domain
 	// without one is ErrNotFound.
 	Metadata(ctx context.Context, uuid string) (InstanceMetadata, error)
+
+	// CopyDisk copies the disk a running or paused domain sees as target ("vda") into dst,
+	// as it is at one instant, without stopping the guest (nova's live snapshot): dst becomes
+	// a new qcow2 file holding the disk's top image over the same backing file (a shallow
+	// copy). The domain stays defined with its disk unchanged, and no job is left on it. A
+	// shut-off domain is ErrConflict (its disk file can be read as it is), an unknown target
+	// ErrNotFound, an existing dst ErrConflict. On failure dst does not exist.
+	CopyDisk(ctx context.Context, uuid, target, dst string) error
 }
 
 // DomainInfo is one domain as List reports it.

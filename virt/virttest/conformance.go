@@ -6,6 +6,8 @@ package virttest
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -45,6 +47,7 @@ func Run(t *testing.T, newHypervisor func(t *testing.T) virt.Hypervisor, newDoma
 	t.Run("DefineConflicts", s.defineConflicts)
 	t.Run("UnknownDomain", s.unknownDomain)
 	t.Run("ExpiredContext", s.expiredContext)
+	t.Run("CopyDiskRefusals", s.copyDiskRefusals)
 }
 
 type suite struct {
@@ -329,6 +332,30 @@ func (s suite) unknownDomain(t *testing.T) {
 	d.expect("VNC port", err, virt.ErrNotFound)
 	_, err = h.Metadata(ctx(t), id)
 	d.expect("metadata", err, virt.ErrNotFound)
+	d.expect("copy disk", h.CopyDisk(ctx(t), id, "vda", filepath.Join(t.TempDir(), "copy")), virt.ErrNotFound)
+}
+
+// copyDiskRefusals: a live disk copy needs a running domain and a fresh destination; a
+// refused copy leaves no destination file behind. (The copy itself needs a guest with a disk:
+// virt's component tests make one on libvirtd, and agent tests use the fake's.)
+func (s suite) copyDiskRefusals(t *testing.T) {
+	h := s.newHypervisor(t)
+	d := s.newDomain(t, h, ListedPrefix)
+	d.must("define", h.Define(ctx(t), d.xml))
+	dst := filepath.Join(t.TempDir(), "copy")
+	d.expect("copy the disk of a shut-off domain", h.CopyDisk(ctx(t), d.uuid, "vda", dst), virt.ErrConflict)
+	if _, err := os.Lstat(dst); err == nil {
+		t.Errorf("a refused copy left %s", dst)
+	}
+	d.must("start", h.Start(ctx(t), d.uuid, false))
+	if err := os.WriteFile(dst, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.expect("copy onto an existing file", h.CopyDisk(ctx(t), d.uuid, "vda", dst), virt.ErrConflict)
+	if b, _ := os.ReadFile(dst); string(b) != "keep" {
+		t.Errorf("a refused copy changed the existing %s to %q", dst, b)
+	}
+	d.wantState("after the refused copies", virt.PowerRunning)
 }
 
 func (s suite) expiredContext(t *testing.T) {
