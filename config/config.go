@@ -59,6 +59,7 @@ type Default struct {
 	ServiceDownTime             int      `opt:"service_down_time"`
 	ComputeDriver               string   `opt:"compute_driver"`
 	MaxConcurrentBuilds         int      `opt:"max_concurrent_builds"`
+	MaxConcurrentSnapshots      int      `opt:"max_concurrent_snapshots"`
 	ReservedHostMemoryMB        int      `opt:"reserved_host_memory_mb"`
 	ReservedHostDiskMB          int      `opt:"reserved_host_disk_mb"`
 	ReservedHostCPUs            int      `opt:"reserved_host_cpus"`
@@ -110,6 +111,10 @@ type Libvirt struct {
 	CPUModels             []string `opt:"cpu_models"`
 	ImagesType            string   `opt:"images_type"`
 	WaitSoftRebootSeconds int      `opt:"wait_soft_reboot_seconds"`
+	// Snapshots: where the image is staged, its format ("" = the disk's own), compression.
+	SnapshotsDirectory  string `opt:"snapshots_directory"`
+	SnapshotImageFormat string `opt:"snapshot_image_format"`
+	SnapshotCompression bool   `opt:"snapshot_compression"`
 }
 
 // VNC is [vnc].

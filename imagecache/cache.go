@@ -42,9 +42,18 @@ type Cache interface {
 	// disks under instances_path are backed by and how many are unused, and the free space of
 	// instances_path. A cache with no base directory yet is empty, not an error.
 	Usage(ctx context.Context) (Usage, error)
-	// CleanLeftovers removes temp files that interrupted downloads, conversions, overlays and
-	// config drives left behind. It is meant for start-up, before work is accepted.
+	// CleanLeftovers removes temp files that interrupted downloads, conversions, overlays,
+	// config drives and snapshots left behind. It is meant for start-up, before work is
+	// accepted.
 	CleanLeftovers(ctx context.Context) ([]string, error)
+
+	// SnapshotDir creates a fresh work directory for one snapshot under snapshots_directory,
+	// reachable by QEMU for a live copy, and returns it with the function that removes it.
+	SnapshotDir(ctx context.Context) (dir string, remove func(), err error)
+	// Extract writes the disk image src (srcFormat, its backing chain folded in) to dst as
+	// one whole image in format ("qcow2" or "raw"), nova's extract_snapshot; qcow2 output is
+	// compressed when snapshot_compression is set. On failure dst does not exist.
+	Extract(ctx context.Context, src, srcFormat, dst, format string) error
 }
 
 // Request names one image to fetch and how to reach Glance. The caller resolves the endpoint

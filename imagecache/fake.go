@@ -23,7 +23,7 @@ type Fake struct {
 
 // FakeCall records one call to the Fake.
 type FakeCall struct {
-	Op      string // "Ensure", "CreateOverlay", "BuildConfigDrive", "Prune", "Usage", "CleanLeftovers"
+	Op      string // "Ensure", "CreateOverlay", "BuildConfigDrive", "Prune", "Usage", "CleanLeftovers", "SnapshotDir", "Extract"
 	ImageID string // Ensure
 	Path    string // CreateOverlay's base, BuildConfigDrive's instance directory
 	Size    int64  // CreateOverlay's root size
@@ -129,4 +129,20 @@ func (f *Fake) CleanLeftovers(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	return f.local.CleanLeftovers(ctx)
+}
+
+// SnapshotDir implements Cache.
+func (f *Fake) SnapshotDir(ctx context.Context) (string, func(), error) {
+	if err := f.record(FakeCall{Op: "SnapshotDir"}); err != nil {
+		return "", nil, err
+	}
+	return f.local.SnapshotDir(ctx)
+}
+
+// Extract implements Cache.
+func (f *Fake) Extract(ctx context.Context, src, srcFormat, dst, format string) error {
+	if err := f.record(FakeCall{Op: "Extract", Path: src}); err != nil {
+		return err
+	}
+	return f.local.Extract(ctx, src, srcFormat, dst, format)
 }

@@ -58,6 +58,27 @@ func (t fakeTools) convertToRaw(ctx context.Context, src, dst, srcFormat string)
 	return os.Truncate(dst, info.VirtualSize)
 }
 
+// convert stands a whole image of src's virtual size in for qemu-img convert: a fake qcow2
+// header without backing file, or a sparse raw file.
+func (t fakeTools) convert(ctx context.Context, src, srcFormat, dst, format string, _ bool) error {
+	info, err := t.info(ctx, src, srcFormat)
+	if err != nil {
+		return err
+	}
+	if format == "raw" {
+		f, err := os.Create(dst)
+		if err != nil {
+			return err
+		}
+		if err := f.Truncate(info.VirtualSize); err != nil {
+			_ = f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	return os.WriteFile(dst, FakeQcow2(uint64(info.VirtualSize), ""), 0o644)
+}
+
 func (t fakeTools) createOverlay(ctx context.Context, path, backing, backingFormat string, _ int64, size int64) error {
 	info, err := t.info(ctx, backing, backingFormat)
 	if err != nil {

@@ -12,7 +12,8 @@ import (
 
 // CleanLeftovers implements Cache. In the base directory it removes "<sha1>.part*" and
 // "<sha1>.converted*" (ours, and nova's own fixed names) unless that image is being fetched;
-// in instance directories, the temp files of overlays, config drives and disk.info.
+// in instance directories, the temp files of overlays, config drives and disk.info; under
+// snapshots_directory, the work directories of snapshots.
 func (c *Local) CleanLeftovers(ctx context.Context) ([]string, error) {
 	removed, err := c.cleanLeftovers(ctx)
 	if err != nil {
@@ -52,6 +53,17 @@ func (c *Local) cleanLeftovers(ctx context.Context) ([]string, error) {
 		if err := remove(filepath.Join(baseDir, name)); err != nil {
 			return removed, err
 		}
+	}
+
+	if err := c.cleanSnapshotDirs(func(p string) error {
+		if err := os.RemoveAll(p); err != nil {
+			return fsErr(err, "removing %s", p)
+		}
+		c.log.Info("removed a snapshot's leftover work directory", "path", p)
+		removed = append(removed, p)
+		return nil
+	}); err != nil {
+		return removed, err
 	}
 
 	dirs, err := os.ReadDir(c.opts.InstancesPath)

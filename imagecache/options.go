@@ -48,6 +48,12 @@ type Options struct {
 	// ConfigDrivePublisher is genisoimage's -publisher; nova uses "<product> <version>".
 	ConfigDrivePublisher string
 
+	// SnapshotsDirectory is [libvirt] snapshots_directory, where snapshots are staged; ""
+	// means <InstancesPath>/snapshots, nova's default.
+	SnapshotsDirectory string
+	// SnapshotCompression is [libvirt] snapshot_compression: qcow2 snapshots are compressed.
+	SnapshotCompression bool
+
 	// Owner owns what the cache writes under instances_path (_base, bases, instance
 	// directories, disks, disk.info, config drives); nil keeps the process's user.
 	Owner *Owner
@@ -91,6 +97,9 @@ func (o *Options) validate() error {
 	}
 	if o.RemoveUnusedOriginalMinimumAge < 0 || o.RemoveUnusedResizedMinimumAge < 0 || o.WatermarkMinimumAge < 0 {
 		errs = append(errs, errors.New("image_cache minimum ages must not be negative"))
+	}
+	if o.SnapshotsDirectory != "" && !filepath.IsAbs(o.SnapshotsDirectory) {
+		errs = append(errs, fmt.Errorf("libvirt.snapshots_directory %q is not an absolute path", o.SnapshotsDirectory))
 	}
 	if o.FreeSpaceWatermark < 0 {
 		errs = append(errs, errors.New("free-space watermark must not be negative"))

@@ -28,6 +28,7 @@ type diskTool interface {
 	// info reads the file as format (qemu-img info -f), never letting qemu probe it.
 	info(ctx context.Context, path, format string) (imageInfo, error)
 	convertToRaw(ctx context.Context, src, dst, srcFormat string) error
+	convert(ctx context.Context, src, srcFormat, dst, format string, compress bool) error
 	createOverlay(ctx context.Context, path, backing, backingFormat string, clusterSize, size int64) error
 	makeISO(ctx context.Context, out, srcDir, publisher string) error
 }
@@ -130,6 +131,18 @@ func (t *hostTools) info(ctx context.Context, path, format string) (imageInfo, e
 // O_DIRECT works; writeback followed by our own fsync of dst is as durable and works on tmpfs.
 func (t *hostTools) convertToRaw(ctx context.Context, src, dst, srcFormat string) error {
 	_, err := run(ctx, t.convertTO, t.qemuImg, "convert", "-t", "writeback", "-O", "raw", "-f", srcFormat, src, dst)
+	return err
+}
+
+// convert is nova's convert_image(src, dst, srcFormat, format, compress) as extract_snapshot
+// calls it; the source's backing chain is read through, so dst stands alone.
+func (t *hostTools) convert(ctx context.Context, src, srcFormat, dst, format string, compress bool) error {
+	args := []string{"convert", "-t", "writeback", "-O", format}
+	if compress {
+		args = append(args, "-c")
+	}
+	args = append(args, "-f", srcFormat, src, dst)
+	_, err := run(ctx, t.convertTO, t.qemuImg, args...)
 	return err
 }
 

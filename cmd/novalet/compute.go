@@ -43,6 +43,8 @@ func imageCacheOptions(cfg *config.Config, log *slog.Logger) (imagecache.Options
 	o.RemoveUnusedOriginalMinimumAge = time.Duration(ic.RemoveUnusedOriginalMinimumAgeSeconds) * time.Second
 	o.RemoveUnusedResizedMinimumAge = time.Duration(ic.RemoveUnusedResizedMinimumAgeSeconds) * time.Second
 	o.FreeSpaceWatermark = int64(cfg.Novalet.MinFreeDiskMB) << 20
+	o.SnapshotsDirectory = cfg.Libvirt.SnapshotsDirectory
+	o.SnapshotCompression = cfg.Libvirt.SnapshotCompression
 	gopts := glance.DefaultClientOptions()
 	gopts.Retries = cfg.Glance.NumRetries
 	// [glance] cafile and insecure apply to downloads; timeout is keystoneauth's per-read
