@@ -105,3 +105,9 @@ func (c *callTimeout) Metadata(ctx context.Context, uuid string) (InstanceMetada
 func (c *callTimeout) CopyDisk(ctx context.Context, uuid, target, dst string) error {
 	return c.h.CopyDisk(ctx, uuid, target, dst)
 }
+
+func (c *callTimeout) AbortDiskCopy(ctx context.Context, uuid, target string) error {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.h.AbortDiskCopy(ctx, uuid, target)
+}

@@ -120,3 +120,21 @@ func (c *Conn) abortCopy(uuid, target string) {
 		return d.BlockJobAbort(target, 0)
 	})
 }
+
+// AbortDiskCopy implements Hypervisor.
+func (c *Conn) AbortDiskCopy(ctx context.Context, uuid, target string) error {
+	return c.onDomain(ctx, "abort a leftover copy of disk "+target+" of", uuid, func(d *libvirt.Domain) error {
+		active, err := d.IsActive()
+		if err != nil || !active {
+			return err
+		}
+		info, err := d.GetBlockJobInfo(target, 0)
+		if err != nil {
+			return err
+		}
+		if info.Type == 0 { // no job
+			return nil
+		}
+		return d.BlockJobAbort(target, 0)
+	})
+}

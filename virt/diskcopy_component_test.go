@@ -123,4 +123,23 @@ func TestCopyDiskOfRunningGuest(t *testing.T) {
 	if _, err := os.Lstat(other); err == nil {
 		t.Errorf("a failed copy left %s", other)
 	}
+
+	// A copy a crash left running (started here by hand, as CopyDisk would have) is ended by
+	// AbortDiskCopy, after which a snapshot can copy again.
+	destXML := "<disk type='file'><source file='" + filepath.Join(work, "crashed") + "'/><driver type='qcow2'/></disk>"
+	if err := dom.BlockCopy("vda", destXML, &libvirt.DomainBlockCopyParameters{}, libvirt.DOMAIN_BLOCK_COPY_SHALLOW|libvirt.DOMAIN_BLOCK_COPY_TRANSIENT_JOB); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CopyDisk(ctx, id, "vda", filepath.Join(work, "blocked")); err == nil {
+		t.Error("a copy succeeded while another ran on the disk")
+	}
+	if err := c.AbortDiskCopy(ctx, id, "vda"); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := dom.GetBlockJobInfo("vda", 0); err != nil || info.Type != 0 {
+		t.Errorf("after AbortDiskCopy: job %+v, %v; want none", info, err)
+	}
+	if err := c.CopyDisk(ctx, id, "vda", filepath.Join(work, "after")); err != nil {
+		t.Errorf("copy after the abort: %v", err)
+	}
 }

@@ -15,13 +15,16 @@ const (
 	ConfigDriveFile = "disk.config" // config drive ISO
 )
 
+// RootDiskTarget is the device the guest sees its root disk as: the first virtio disk.
+const RootDiskTarget = "vda"
+
 // configureDisks attaches the local disks in nova's blockinfo order: root vda, ephemeral vdb,
 // swap on the next virtio name, then the config drive as a read-only cdrom on the machine's
 // cdrom bus (ide on pc, sata on q35).
 func configureDisks(s *DomainSpec, d *libvirtxml.Domain) error {
 	virtio := 0
 	next := func() string { dev := "vd" + string(rune('a'+virtio)); virtio++; return dev }
-	d.Devices.Disks = append(d.Devices.Disks, s.fileDisk(DiskFile, next()))
+	d.Devices.Disks = append(d.Devices.Disks, s.fileDisk(DiskFile, next())) // RootDiskTarget
 	if s.Flavor.EphemeralGB > 0 {
 		d.Devices.Disks = append(d.Devices.Disks, s.fileDisk(EphemeralFile, next()))
 	}

@@ -62,6 +62,9 @@ type Hypervisor interface {
 	// shut-off domain is ErrConflict (its disk file can be read as it is), an unknown target
 	// ErrNotFound, an existing dst ErrConflict. On failure dst does not exist.
 	CopyDisk(ctx context.Context, uuid, target, dst string) error
+	// AbortDiskCopy ends a disk copy a crash left running on target (QEMU keeps mirroring
+	// into a file nobody will read); a domain without one, shut off included, is fine.
+	AbortDiskCopy(ctx context.Context, uuid, target string) error
 }
 
 // DomainInfo is one domain as List reports it.

@@ -46,7 +46,7 @@ func TestUpdateSendsOnlyTheDifference(t *testing.T) {
 		r2.Header = r.Header
 		resp, err := http.DefaultClient.Do(r2)
 		if err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		defer resp.Body.Close()

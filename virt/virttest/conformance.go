@@ -333,6 +333,7 @@ func (s suite) unknownDomain(t *testing.T) {
 	_, err = h.Metadata(ctx(t), id)
 	d.expect("metadata", err, virt.ErrNotFound)
 	d.expect("copy disk", h.CopyDisk(ctx(t), id, "vda", filepath.Join(t.TempDir(), "copy")), virt.ErrNotFound)
+	d.expect("abort disk copy", h.AbortDiskCopy(ctx(t), id, "vda"), virt.ErrNotFound)
 }
 
 // copyDiskRefusals: a live disk copy needs a running domain and a fresh destination; a
@@ -344,6 +345,7 @@ func (s suite) copyDiskRefusals(t *testing.T) {
 	d.must("define", h.Define(ctx(t), d.xml))
 	dst := filepath.Join(t.TempDir(), "copy")
 	d.expect("copy the disk of a shut-off domain", h.CopyDisk(ctx(t), d.uuid, "vda", dst), virt.ErrConflict)
+	d.must("abort a copy on a shut-off domain", h.AbortDiskCopy(ctx(t), d.uuid, "vda"))
 	if _, err := os.Lstat(dst); err == nil {
 		t.Errorf("a refused copy left %s", dst)
 	}
@@ -355,6 +357,7 @@ func (s suite) copyDiskRefusals(t *testing.T) {
 	if b, _ := os.ReadFile(dst); string(b) != "keep" {
 		t.Errorf("a refused copy changed the existing %s to %q", dst, b)
 	}
+	d.must("abort a copy when there is none", h.AbortDiskCopy(ctx(t), d.uuid, "vda"))
 	d.wantState("after the refused copies", virt.PowerRunning)
 }
 

@@ -48,3 +48,14 @@ func (f *Fake) CopyDisk(ctx context.Context, id, target, dst string) error {
 	}
 	return nil
 }
+
+// AbortDiskCopy implements virt.Hypervisor. The fake's copies end within CopyDisk, so there
+// is never one to abort.
+func (f *Fake) AbortDiskCopy(ctx context.Context, id, target string) error {
+	if err := f.begin(ctx, "AbortDiskCopy"); err != nil {
+		return err
+	}
+	defer f.mu.Unlock()
+	_, err := f.domain("AbortDiskCopy", id)
+	return err
+}
