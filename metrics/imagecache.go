@@ -34,6 +34,7 @@ const (
 type imageMetrics struct {
 	lookups       *prometheus.CounterVec
 	downloadBytes prometheus.Counter
+	uploadBytes   prometheus.Counter
 	downloadTime  *prometheus.HistogramVec
 	evictions     *prometheus.CounterVec
 }
@@ -48,6 +49,10 @@ func newImageMetrics() imageMetrics {
 			Name: "novalet_image_download_bytes_total",
 			Help: "Bytes downloaded from Glance into the image cache.",
 		}),
+		uploadBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "novalet_image_upload_bytes_total",
+			Help: "Bytes of snapshots and backups uploaded to Glance, counted as they are sent.",
+		}),
 		downloadTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "novalet_image_download_duration_seconds",
 			Help:    "Duration of image downloads from Glance, verification and conversion included, by result.",
@@ -61,7 +66,15 @@ func newImageMetrics() imageMetrics {
 }
 
 func (i *imageMetrics) register(reg prometheus.Registerer) {
-	reg.MustRegister(i.lookups, i.downloadBytes, i.downloadTime, i.evictions)
+	reg.MustRegister(i.lookups, i.downloadBytes, i.uploadBytes, i.downloadTime, i.evictions)
+}
+
+// ImageUploaded counts bytes of a snapshot sent to Glance; an upload in progress reports as
+// it goes, so the counter's rate is the upload's progress.
+func (m *Metrics) ImageUploaded(bytes int) {
+	if m != nil && bytes > 0 {
+		m.image.uploadBytes.Add(float64(bytes))
+	}
 }
 
 // ImageCacheLookup counts one request for an image by how the cache answered it.

@@ -28,6 +28,7 @@ func populated(t *testing.T) (*Metrics, map[string]prometheus.Collector) {
 	m.PlacementRequest(ResultSuccess)
 	m.ImageCacheLookup(LookupHit)
 	m.ImageDownloaded(1, time.Second, ResultSuccess)
+	m.ImageUploaded(1)
 	m.ImageEvicted(EvictUnused)
 	m.TapOperation(TapPlug, ResultSuccess)
 	m.OrphanReaped("tap")
@@ -57,8 +58,9 @@ func populated(t *testing.T) (*Metrics, map[string]prometheus.Collector) {
 		"spawn_phase": m.agent.spawnPhase, "faults": m.agent.faults,
 		"task_last_success": m.agent.taskLastSuccess, "task_duration": m.agent.taskDuration,
 		"placement": m.agent.placement, "image_lookups": m.image.lookups,
-		"image_download_bytes": m.image.downloadBytes, "image_download_time": m.image.downloadTime,
-		"image_evictions": m.image.evictions, "tap_operations": m.tap.ops, "orphans": m.tap.reaped,
+		"image_download_bytes": m.image.downloadBytes, "image_upload_bytes": m.image.uploadBytes,
+		"image_download_time": m.image.downloadTime,
+		"image_evictions":     m.image.evictions, "tap_operations": m.tap.ops, "orphans": m.tap.reaped,
 	}
 	for k, c := range scrapeTime {
 		all[k] = c
@@ -130,7 +132,7 @@ var readmeFamilies = []string{
 	"novalet_spawn_phase_duration_seconds", "novalet_operation_queue_depth",
 	"novalet_instance_faults_total", "novalet_periodic_task_last_success_timestamp_seconds",
 	"novalet_periodic_task_duration_seconds", "novalet_placement_requests_total",
-	"novalet_image_cache_lookups_total", "novalet_image_download_bytes_total",
+	"novalet_image_cache_lookups_total", "novalet_image_download_bytes_total", "novalet_image_upload_bytes_total",
 	"novalet_image_download_duration_seconds", "novalet_image_cache_evictions_total",
 	"novalet_image_cache_size_bytes", "novalet_image_cache_images", "novalet_instances_path_free_bytes",
 	"novalet_tap_operations_total", "novalet_orphans_reaped_total", "novalet_taps",
