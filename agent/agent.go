@@ -42,6 +42,8 @@ type Deps struct {
 	Host       HostInfo
 	Hypervisor virt.Hypervisor
 	Images     imagecache.Cache
+	// ImageService writes snapshots and backups to Glance.
+	ImageService ImageService
 	// Caster sends the scheduler fanouts and the conductor's build_instances for a reschedule.
 	Caster  Caster
 	Network NetworkAPI
@@ -95,7 +97,7 @@ func (a *Agent) Drain(ctx context.Context) error {
 func New(deps Deps, opts Options) (*Agent, error) {
 	var missing []string
 	for name, nilPort := range map[string]bool{"Conductor": deps.Conductor == nil, "Host": deps.Host == nil,
-		"Hypervisor": deps.Hypervisor == nil, "Images": deps.Images == nil, "Caster": deps.Caster == nil,
+		"Hypervisor": deps.Hypervisor == nil, "Images": deps.Images == nil, "ImageService": deps.ImageService == nil, "Caster": deps.Caster == nil,
 		"Network": deps.Network == nil, "Taps": deps.Taps == nil, "ConnectPlacement": deps.ConnectPlacement == nil} {
 		if nilPort {
 			missing = append(missing, name)

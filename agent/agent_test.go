@@ -11,6 +11,7 @@ import (
 
 	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/netplug/netplugtest"
+	"github.com/novalet/novalet/openstack/glance"
 	"github.com/novalet/novalet/openstack/placement"
 	"github.com/novalet/novalet/openstack/placement/placementtest"
 	"github.com/novalet/novalet/rpc"
@@ -57,7 +58,13 @@ func testAgent(t *testing.T, c Conductor, statePath string, pl *placement.Client
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := Deps{Conductor: c, Host: host, Hypervisor: virttest.NewFake(), Images: images, Caster: &recordingCaster{},
+	gopts := glance.DefaultClientOptions()
+	gopts.RetryDelay = 10 * time.Millisecond
+	gclient, err := glance.NewClient(gopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := Deps{Conductor: c, Host: host, Hypervisor: virttest.NewFake(), Images: images, ImageService: gclient, Caster: &recordingCaster{},
 		Network: newFakeNetwork(), Taps: netplugtest.NewFake(),
 		ConnectPlacement: func(context.Context) (ReportClient, error) { return pl, nil }, Log: discardLogger()}
 	for _, f := range tweak {

@@ -15,6 +15,10 @@ import (
 type ComputeOptions struct {
 	InstancesPath       string
 	MaxConcurrentBuilds int // [DEFAULT] max_concurrent_builds; 0 = unlimited, as nova
+	// MaxConcurrentSnapshots is [DEFAULT] max_concurrent_snapshots; 0 = unlimited.
+	MaxConcurrentSnapshots int
+	// SnapshotImageFormat is [libvirt] snapshot_image_format; "" keeps the disk's format.
+	SnapshotImageFormat string
 	ForceConfigDrive    bool
 	DHCPDomain          string // [api] dhcp_domain, for the metadata hostname
 	DefaultAZ           string // [DEFAULT] default_availability_zone
@@ -60,11 +64,13 @@ type compute struct {
 	net     NetworkOptions
 	hv      virt.Hypervisor
 	images  imagecache.Cache
+	glance  ImageService
 	caster  Caster
 	network NetworkAPI
 	taps    TapPlugger
 	locks   *keyLock
 	builds  chan struct{} // max_concurrent_builds tokens; nil = unlimited
+	snaps   chan struct{} // max_concurrent_snapshots tokens; nil = unlimited
 	events  eventWaiters
 }
 
@@ -90,22 +96,31 @@ func newCompute(o Options, d Deps) (*compute, error) {
 	if net.ReaperInterval <= 0 {
 		net.ReaperInterval = 10 * time.Minute
 	}
-	c := &compute{opts: opts, net: net, hv: d.Hypervisor, images: d.Images, caster: d.Caster,
+	c := &compute{opts: opts, net: net, hv: d.Hypervisor, images: d.Images, glance: d.ImageService, caster: d.Caster,
 		network: d.Network, taps: d.Taps, locks: newKeyLock()}
 	if opts.MaxConcurrentBuilds > 0 {
 		c.builds = make(chan struct{}, opts.MaxConcurrentBuilds)
+	}
+	if opts.MaxConcurrentSnapshots > 0 {
+		c.snaps = make(chan struct{}, opts.MaxConcurrentSnapshots)
 	}
 	return c, nil
 }
 
 // acquireBuild takes a build slot (max_concurrent_builds).
-func (c *compute) acquireBuild(ctx context.Context) (func(), error) {
-	if c.builds == nil {
+func (c *compute) acquireBuild(ctx context.Context) (func(), error) { return acquire(ctx, c.builds) }
+
+// acquireSnapshot takes a snapshot slot (max_concurrent_snapshots).
+func (c *compute) acquireSnapshot(ctx context.Context) (func(), error) { return acquire(ctx, c.snaps) }
+
+// acquire takes a token of a bounded semaphore; a nil one is unlimited.
+func acquire(ctx context.Context, slots chan struct{}) (func(), error) {
+	if slots == nil {
 		return func() {}, nil
 	}
 	select {
-	case c.builds <- struct{}{}:
-		return func() { <-c.builds }, nil
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -123,6 +138,8 @@ func (a *Agent) instanceMethods() map[string]rpc.HandlerFunc {
 		"unpause_instance":        a.unpauseInstance,
 		"suspend_instance":        a.suspendInstance,
 		"resume_instance":         a.resumeInstance,
+		"snapshot_instance":       a.snapshotInstance,
+		"backup_instance":         a.backupInstance,
 		"get_vnc_console":         a.getVNCConsole,
 		"validate_console_port":   a.validateConsolePort,
 		"get_console_output":      a.getConsoleOutput,

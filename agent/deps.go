@@ -2,11 +2,13 @@ package agent
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/netmodel"
 	"github.com/novalet/novalet/netplug"
+	"github.com/novalet/novalet/openstack/glance"
 	"github.com/novalet/novalet/openstack/placement"
 	"github.com/novalet/novalet/virt"
 )
@@ -39,6 +41,20 @@ type TapPlugger interface {
 	List(ctx context.Context) ([]netplug.Tap, error)
 }
 
+// ImageService is nova's image API for what the compute manager writes to Glance
+// (openstack/glance's Client implements it): a snapshot's record and streamed data, the
+// listing behind backup rotation, and deletes. Downloads go through the image cache.
+type ImageService interface {
+	Image(ctx context.Context, req glance.Request) (*glance.Image, error)
+	// Update sets attributes and properties, removing none (purge_props=False).
+	Update(ctx context.Context, req glance.Request, set map[string]string) (*glance.Image, error)
+	Upload(ctx context.Context, req glance.Request, data io.Reader) error
+	List(ctx context.Context, req glance.Request, o glance.ListOptions) ([]glance.Image, error)
+	Delete(ctx context.Context, req glance.Request) error
+}
+
+var _ ImageService = (*glance.Client)(nil)
+
 // ReportClient is what the resource tracker and terminate ask of Placement (openstack/placement's
 // Client implements it).
 type ReportClient interface {
@@ -64,6 +80,7 @@ type Observer interface {
 	PlacementRequest(result metrics.Result)
 	TapOperation(op metrics.TapOp, result metrics.Result)
 	OrphanReaped(kind string)
+	ImageUploaded(bytes int)
 }
 
 var _ Observer = (*metrics.Metrics)(nil)
@@ -81,3 +98,4 @@ func (noObserver) SetLibvirtUp(bool)                                         {}
 func (noObserver) PlacementRequest(metrics.Result)                           {}
 func (noObserver) TapOperation(metrics.TapOp, metrics.Result)                {}
 func (noObserver) OrphanReaped(string)                                       {}
+func (noObserver) ImageUploaded(int)                                         {}

@@ -132,9 +132,13 @@ func (e *opsEnv) deleteAllAndCheckClean(t *testing.T) {
 		t.Errorf("instances_path: %v", err)
 	}
 	for _, de := range entries {
-		if !slices.Contains([]string{"_base", "locks"}, de.Name()) {
+		if !slices.Contains([]string{"_base", "locks", "snapshots"}, de.Name()) {
 			t.Errorf("left under instances_path: %s", de.Name())
 		}
+	}
+	// nova's snapshots_directory stays, empty: every snapshot removes its work directory.
+	if left, _ := os.ReadDir(filepath.Join(e.path, "snapshots")); len(left) > 0 {
+		t.Errorf("left in the snapshots directory: %v", left)
 	}
 }
 

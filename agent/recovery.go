@@ -93,6 +93,17 @@ func (a *Agent) recoverInstance(ctx context.Context, rc rpc.Context, inst *insta
 		if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmError, "task_state": nil}, anyTask); err != nil {
 			log.Error("could not set the instance to error", "error", err)
 		}
+	case vm != vmError && slices.Contains(snapshotTaskStates, task):
+		// nova clears the task state; its image stays queued for the user to delete, as
+		// nova's does. A live copy the stop interrupted is ended here (CleanLeftovers removed
+		// its file), or QEMU would keep mirroring the disk into it.
+		log.Info("clearing a snapshot interrupted by the last stop", "task_state", task)
+		if err := a.c.hv.AbortDiskCopy(ctx, id, virt.RootDiskTarget); err != nil && !errors.Is(err, virt.ErrNotFound) {
+			log.Warn("leftover disk copy not aborted", "error", err)
+		}
+		if err := a.save(ctx, rc, inst, map[string]any{"task_state": nil}, nil); err != nil {
+			log.Error("could not clear the task state", "error", err)
+		}
 	default:
 		if err := a.recoverPowerTask(ctx, rc, inst, log); err != nil {
 			log.Error("start-up recovery failed; the instance is left as it is", "task_state", task, "error", err)

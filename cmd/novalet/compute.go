@@ -102,6 +102,8 @@ func computeOptions(cfg *config.Config) agent.ComputeOptions {
 	return agent.ComputeOptions{
 		InstancesPath:           d.InstancesPath,
 		MaxConcurrentBuilds:     d.MaxConcurrentBuilds,
+		MaxConcurrentSnapshots:  d.MaxConcurrentSnapshots,
+		SnapshotImageFormat:     cfg.Libvirt.SnapshotImageFormat,
 		ForceConfigDrive:        d.ForceConfigDrive,
 		DHCPDomain:              cfg.API.DHCPDomain,
 		DefaultAZ:               d.DefaultAvailabilityZone,

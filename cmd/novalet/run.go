@@ -160,19 +160,25 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 	} else if len(removed) > 0 {
 		log.Info("removed files left by interrupted image work", "files", removed)
 	}
+	// The Glance client the cache downloads with also writes snapshots and backups.
+	imageService, ok := icOpts.Fetcher.(agent.ImageService)
+	if !ok {
+		return fmt.Errorf("the image cache's Glance client (%T) cannot write images", icOpts.Fetcher)
+	}
 	plugger, err := netplug.Open("")
 	if err != nil {
 		return err
 	}
 	defer plugger.Close()
 	a, err := agent.New(agent.Deps{
-		Conductor:  rpc.NewConductorClient(client, rpc.CallOptions{}),
-		Host:       hv,
-		Hypervisor: virt.WithCallTimeout(hv, time.Duration(cfg.Novalet.LibvirtCallTimeout)*time.Second),
-		Images:     images,
-		Caster:     client,
-		Network:    neutron.NewConnector(cfg.Neutron, log),
-		Taps:       plugger,
+		Conductor:    rpc.NewConductorClient(client, rpc.CallOptions{}),
+		Host:         hv,
+		Hypervisor:   virt.WithCallTimeout(hv, time.Duration(cfg.Novalet.LibvirtCallTimeout)*time.Second),
+		Images:       images,
+		ImageService: imageService,
+		Caster:       client,
+		Network:      neutron.NewConnector(cfg.Neutron, log),
+		Taps:         plugger,
 		ConnectPlacement: func(ctx context.Context) (agent.ReportClient, error) {
 			p, err := placement.Connect(ctx, cfg.Placement, log)
 			if err != nil {
