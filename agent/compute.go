@@ -19,10 +19,14 @@ type ComputeOptions struct {
 	MaxConcurrentSnapshots int
 	// SnapshotImageFormat is [libvirt] snapshot_image_format; "" keeps the disk's format.
 	SnapshotImageFormat string
-	ForceConfigDrive    bool
-	DHCPDomain          string // [api] dhcp_domain, for the metadata hostname
-	DefaultAZ           string // [DEFAULT] default_availability_zone
-	Glance              config.Glance
+	// ShelvedOffloadTime is [DEFAULT] shelved_offload_time: 0 offloads a shelved instance at
+	// once, -1 never; a positive delay leaves it shelved on the host (nova's periodic offload
+	// is not implemented yet).
+	ShelvedOffloadTime int
+	ForceConfigDrive   bool
+	DHCPDomain         string // [api] dhcp_domain, for the metadata hostname
+	DefaultAZ          string // [DEFAULT] default_availability_zone
+	Glance             config.Glance
 	// ReclaimInstanceInterval > 0 keeps allocations on delete (soft delete); nova then empties
 	// them instead of deleting.
 	ReclaimInstanceInterval int
@@ -140,6 +144,9 @@ func (a *Agent) instanceMethods() map[string]rpc.HandlerFunc {
 		"resume_instance":         a.resumeInstance,
 		"snapshot_instance":       a.snapshotInstance,
 		"backup_instance":         a.backupInstance,
+		"shelve_instance":         a.shelveInstance,
+		"shelve_offload_instance": a.shelveOffloadInstance,
+		"unshelve_instance":       a.unshelveInstance,
 		"get_vnc_console":         a.getVNCConsole,
 		"validate_console_port":   a.validateConsolePort,
 		"get_console_output":      a.getConsoleOutput,

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
+
 	"github.com/google/uuid"
 
 	"github.com/novalet/novalet/config"
@@ -64,6 +66,7 @@ type opsEnv struct {
 	images *imagecache.Fake
 	caster *recordingCaster
 	glance *glancetest.Server
+	pl     *placementtest.Server
 	net    *fakeNetwork
 	taps   *netplugtest.Fake
 	image  string
@@ -82,7 +85,8 @@ func newOpsEnv(t *testing.T, tweak ...func(*Deps, *Options)) *opsEnv {
 		t.Fatal(err)
 	}
 	e.image = e.glance.Add(glancetest.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: imagecache.FakeQcow2(1<<20, "")}).ID
-	_, sc := placementtest.New(t)
+	var sc *gophercloud.ServiceClient
+	e.pl, sc = placementtest.New(t)
 	pl := placement.New(sc, discardLogger())
 	e.a = testAgent(t, e.cond, t.TempDir(), pl, func(d *Deps, o *Options) {
 		d.Hypervisor, d.Images, d.Caster, d.Network, d.Taps = e.hv, e.images, e.caster, e.net, e.taps

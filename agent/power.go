@@ -134,18 +134,31 @@ func (a *Agent) cleanShutdown(ctx context.Context, uuid string, timeout time.Dur
 
 func (a *Agent) startInstance(ctx context.Context, req *rpc.Request) (any, error) {
 	return a.instanceOp(ctx, req, "compute_start_instance", func(ctx context.Context, rc rpc.Context, inst *instance, log *slog.Logger) (any, error) {
-		return nil, a.doStart(ctx, rc, inst)
+		return nil, a.doStart(ctx, rc, inst, log)
 	})
 }
 
-// doStart is nova's start_instance body.
-func (a *Agent) doStart(ctx context.Context, rc rpc.Context, inst *instance) error {
+// doStart is nova's start_instance body. Starting a SHELVED instance (the conductor's
+// unshelve of one not offloaded) also deletes its shelve snapshot and the shelved keys.
+func (a *Agent) doStart(ctx context.Context, rc rpc.Context, inst *instance, log *slog.Logger) error {
 	if err := a.powerOn(ctx, inst.uuid()); err != nil {
 		return err
 	}
 	st, err := a.powerState(ctx, inst.uuid())
 	if err != nil {
 		return err
+	}
+	sm := inst.sysmeta()
+	if snap := sm["shelved_image_id"]; snap != "" {
+		a.deleteShelvedSnapshot(ctx, rc, snap, log)
+	}
+	for k := range shelvedKeys {
+		if _, ok := sm[k]; ok {
+			if err := inst.setSysmeta(shelvedKeys); err != nil {
+				return err
+			}
+			break
+		}
 	}
 	return a.save(ctx, rc, inst, map[string]any{"power_state": int64(st), "vm_state": vmActive, "task_state": nil}, expectTask{taskPoweringOn})
 }

@@ -144,7 +144,7 @@ func (a *Agent) recoverPowerTask(ctx context.Context, rc rpc.Context, inst *inst
 		return a.doStop(ctx, rc, inst, true, log)
 	case task == taskPoweringOn:
 		log.Info("retrying a start interrupted by the last stop")
-		return a.doStart(ctx, rc, inst)
+		return a.doStart(ctx, rc, inst, log)
 	case task == taskPausing || task == taskSuspending || task == taskResuming:
 		// Settle on what the hypervisor shows.
 		next := map[virt.PowerState]string{virt.PowerPaused: vmPaused, virt.PowerShutdown: vmStopped, virt.PowerRunning: vmActive}[st]

@@ -36,6 +36,17 @@ const (
 // nova leaves an interrupted backup's task state as it is).
 var snapshotTaskStates = []string{taskImageSnapshotPending, taskImagePendingUpload, taskImageUploading, taskImageSnapshot}
 
+// snapshotStates are the task states one kind of snapshot walks through: a snapshot or a
+// backup (nova's task states), or a shelve (nova's shelving_state_map).
+type snapshotStates struct {
+	start, pendingUpload, uploading string
+}
+
+var (
+	snapshotTasks = snapshotStates{taskImageSnapshot, taskImagePendingUpload, taskImageUploading}
+	backupTasks   = snapshotStates{taskImageBackup, taskImagePendingUpload, taskImageUploading}
+)
+
 // errNotRunning is nova's InstanceNotRunning: the domain is gone from the hypervisor.
 var errNotRunning = errors.New("instance is not on the hypervisor")
 
@@ -56,7 +67,7 @@ func (a *Agent) snapshotInstance(ctx context.Context, req *rpc.Request) (any, er
 			if err != nil {
 				return err
 			}
-			return a.snapshot(ctx, rc, inst, imageID, taskImageSnapshot, log)
+			return a.snapshot(ctx, rc, inst, imageID, snapshotTasks, log)
 		})
 	})
 }
@@ -74,7 +85,7 @@ func (a *Agent) backupInstance(ctx context.Context, req *rpc.Request) (any, erro
 	return a.instanceOp(ctx, req, "compute_backup_instance", func(ctx context.Context, rc rpc.Context, inst *instance, log *slog.Logger) (any, error) {
 		log = log.With("image_id", imageID)
 		if err := a.deleteImageOnError(ctx, rc, imageID, log, func() error {
-			return a.snapshot(ctx, rc, inst, imageID, taskImageBackup, log)
+			return a.snapshot(ctx, rc, inst, imageID, backupTasks, log)
 		}); err != nil {
 			return nil, err
 		}
@@ -123,7 +134,7 @@ func (a *Agent) glanceRequest(rc rpc.Context, imageID string) (glance.Request, e
 // task state back to None; an instance that vanished meanwhile drops the image unless it is
 // already active, and an image deleted meanwhile (the user's delete while saving) ends the
 // snapshot quietly.
-func (a *Agent) snapshot(ctx context.Context, rc rpc.Context, inst *instance, imageID, expected string, log *slog.Logger) error {
+func (a *Agent) snapshot(ctx context.Context, rc rpc.Context, inst *instance, imageID string, states snapshotStates, log *slog.Logger) error {
 	release, err := a.c.acquireSnapshot(ctx)
 	if err != nil {
 		return err
@@ -139,7 +150,7 @@ func (a *Agent) snapshot(ctx context.Context, rc rpc.Context, inst *instance, im
 		if st != virt.PowerRunning {
 			log.Warn("trying to snapshot a non-running instance", "state", st.String())
 		}
-		err = a.driverSnapshot(ctx, rc, inst, imageID, expected, st, log)
+		err = a.driverSnapshot(ctx, rc, inst, imageID, states, st, log)
 	}
 	if err == nil {
 		err = a.save(ctx, rc, inst, map[string]any{"task_state": nil}, expectTask{taskImageUploading})
@@ -167,7 +178,7 @@ func (a *Agent) snapshot(ctx context.Context, rc rpc.Context, inst *instance, im
 // driverSnapshot is the libvirt driver's snapshot(): a live copy of the root disk when the
 // guest runs or is paused, the disk itself when it is shut off (suspended included), then the
 // whole image extracted in the work directory and uploaded with the metadata nova sets.
-func (a *Agent) driverSnapshot(ctx context.Context, rc rpc.Context, inst *instance, imageID, expected string, st virt.PowerState, log *slog.Logger) error {
+func (a *Agent) driverSnapshot(ctx context.Context, rc rpc.Context, inst *instance, imageID string, states snapshotStates, st virt.PowerState, log *slog.Logger) error {
 	if st == virt.PowerNoState {
 		return fmt.Errorf("%w: no domain", errNotRunning)
 	}
@@ -189,15 +200,15 @@ func (a *Agent) driverSnapshot(ctx context.Context, rc rpc.Context, inst *instan
 	step := func(task, want string) error {
 		return a.save(ctx, rc, inst, map[string]any{"task_state": task}, expectTask{want})
 	}
-	if err := step(taskImagePendingUpload, expected); err != nil {
+	if err := step(states.pendingUpload, states.start); err != nil {
 		return err
 	}
 	// nova tries the image backend's direct snapshot first (image_uploading); a qcow2 disk
 	// has none, so it falls back to image_pending_upload for the standard snapshot.
-	if err := step(taskImageUploading, taskImagePendingUpload); err != nil {
+	if err := step(states.uploading, states.pendingUpload); err != nil {
 		return err
 	}
-	if err := step(taskImagePendingUpload, taskImageUploading); err != nil {
+	if err := step(states.pendingUpload, states.uploading); err != nil {
 		return err
 	}
 	dir, remove, err := a.c.images.SnapshotDir(ctx)
@@ -226,7 +237,7 @@ func (a *Agent) driverSnapshot(ctx context.Context, rc rpc.Context, inst *instan
 		return err
 	}
 	log.Info("snapshot extracted, beginning image upload")
-	if err := step(taskImageUploading, taskImagePendingUpload); err != nil {
+	if err := step(states.uploading, states.pendingUpload); err != nil {
 		return err
 	}
 	f, err := os.Open(out)

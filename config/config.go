@@ -60,6 +60,7 @@ type Default struct {
 	ComputeDriver               string   `opt:"compute_driver"`
 	MaxConcurrentBuilds         int      `opt:"max_concurrent_builds"`
 	MaxConcurrentSnapshots      int      `opt:"max_concurrent_snapshots"`
+	ShelvedOffloadTime          int      `opt:"shelved_offload_time"`
 	ReservedHostMemoryMB        int      `opt:"reserved_host_memory_mb"`
 	ReservedHostDiskMB          int      `opt:"reserved_host_disk_mb"`
 	ReservedHostCPUs            int      `opt:"reserved_host_cpus"`

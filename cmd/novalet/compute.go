@@ -104,6 +104,7 @@ func computeOptions(cfg *config.Config) agent.ComputeOptions {
 		MaxConcurrentBuilds:     d.MaxConcurrentBuilds,
 		MaxConcurrentSnapshots:  d.MaxConcurrentSnapshots,
 		SnapshotImageFormat:     cfg.Libvirt.SnapshotImageFormat,
+		ShelvedOffloadTime:      d.ShelvedOffloadTime,
 		ForceConfigDrive:        d.ForceConfigDrive,
 		DHCPDomain:              cfg.API.DHCPDomain,
 		DefaultAZ:               d.DefaultAvailabilityZone,

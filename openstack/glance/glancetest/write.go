@@ -183,7 +183,7 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
 	img.Checksum = hex.EncodeToString(md[:])
 	sh := sha512.Sum512(data)
 	img.OSHashAlgo, img.OSHashValue = "sha512", hex.EncodeToString(sh[:])
-	img.Status = "active"
+	img.Status, img.NoData, img.NoHash, img.NoChecksum = "active", false, false, false
 	w.WriteHeader(http.StatusNoContent)
 }
 

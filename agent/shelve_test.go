@@ -1,0 +1,197 @@
+package agent
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/novalet/novalet/rpc/ovo"
+	"github.com/novalet/novalet/virt"
+)
+
+// shelvedImage is the image nova-api creates for a shelve ("<name>-shelved").
+func (e *opsEnv) shelvedImage(t *testing.T, id string) string {
+	return e.snapshotImage(t, id, nil)
+}
+
+// states of the instance's saves from the n-th on, as "vm_state/task_state [expected]".
+func (e *opsEnv) saveSequence(n int) []string {
+	var out []string
+	for _, s := range e.cond.InstanceSaves()[n:] {
+		out = append(out, s.VMState+"/"+s.TaskState+" "+s.Expected)
+	}
+	return out
+}
+
+// TestShelveOffloadThenUnshelve: with shelved_offload_time 0, nova's shelve walks the
+// shelving states through the snapshot, then offloads in the same handler: guest, disks and
+// allocations gone, host and node cleared, the scheduler told. The conductor's unshelve
+// spawns the guest again from the snapshot on this host, deletes the snapshot and the
+// shelved keys, and keeps the instance's own image_ref.
+func TestShelveOffloadThenUnshelve(t *testing.T) {
+	e := newOpsEnv(t)
+	inst := e.newInstance(t)
+	id, _ := ovo.Value[string](inst, "uuid")
+	e.build(t, inst, nil)
+	e.pl.Allocate(id, "rp", map[string]int{"VCPU": 1})
+	snap := e.shelvedImage(t, id)
+	n := len(e.cond.InstanceSaves())
+	if err := e.cast(t, id, "shelve_instance", "shelving", map[string]any{"image_id": snap, "clean_shutdown": true}); err != nil {
+		t.Fatal(err)
+	}
+	got := e.saveSequence(n)
+	wantSeq := []string{
+		"active/shelving_image_pending_upload [shelving]",
+		"active/shelving_image_uploading [shelving_image_pending_upload]",
+		"active/shelving_image_pending_upload [shelving_image_uploading]",
+		"active/shelving_image_uploading [shelving_image_pending_upload]",
+		"shelved/shelving_offloading [shelving shelving_image_uploading]",
+		"shelved_offloaded/ [shelving shelving_offloading]",
+		"shelved_offloaded/ [<nil>]",
+	}
+	if !slices.Equal(got, wantSeq) {
+		t.Errorf("saves\n got %q\nwant %q", got, wantSeq)
+	}
+	s := e.cond.Instance(id)
+	host, _ := ovo.Value[string](s, "host")
+	sm := (&instance{obj: s}).sysmeta()
+	if host != "" || sm["shelved_image_id"] != snap || sm["shelved_host"] != "cmp1" || sm["shelved_at"] == "" {
+		t.Errorf("after shelve: host %q sysmeta %v", host, sm)
+	}
+	if len(e.hv.Defined()) != 0 || exists(e.path+"/"+id) {
+		t.Errorf("offloaded guest left: domains %v, dir %v", e.hv.Defined(), exists(e.path+"/"+id))
+	}
+	if e.pl.HasAllocations(id) {
+		t.Error("allocations of the offloaded instance kept")
+	}
+	if img, _ := e.glance.Get(snap); img.Status != "active" {
+		t.Errorf("shelve image %s, want active", img.Status)
+	}
+	if !slices.Contains(e.caster.methods(), "scheduler.delete_instance_info") {
+		t.Errorf("scheduler not told: %v", e.caster.methods())
+	}
+
+	// Unshelve: the conductor scheduled it here and sends the snapshot's image dict.
+	stored := e.cond.Instance(id)
+	must(t, set(stored, map[string]any{"task_state": "unshelving"}))
+	stored.ObjResetChanges()
+	e.cond.PutInstance(stored)
+	args := map[string]any{"instance": e.cond.Instance(id), "image": map[string]any{"id": snap, "properties": map[string]any{}},
+		"filter_properties": map[string]any{}, "node": "cmp1", "request_spec": nil, "accel_uuids": []any{}}
+	if _, err := e.a.Endpoints()[0].Methods["unshelve_instance"](t.Context(), request(t, "unshelve_instance", args)); err != nil {
+		t.Fatal(err)
+	}
+	s = e.cond.Instance(id)
+	vm, _ := ovo.Value[string](s, "vm_state")
+	task, _ := ovo.Value[string](s, "task_state")
+	host, _ = ovo.Value[string](s, "host")
+	ref, _ := ovo.Value[string](s, "image_ref")
+	sm = (&instance{obj: s}).sysmeta()
+	if vm != "active" || task != "" || host != "cmp1" || ref != e.image {
+		t.Errorf("after unshelve: %s/%q host %q image_ref %s (want the original %s)", vm, task, host, ref, e.image)
+	}
+	for k := range shelvedKeys {
+		if _, ok := sm[k]; ok {
+			t.Errorf("sysmeta %s kept after unshelve", k)
+		}
+	}
+	if _, ok := e.glance.Get(snap); ok {
+		t.Error("the shelve snapshot was not deleted after unshelve")
+	}
+	if st, _ := e.hv.State(t.Context(), id); st != virt.PowerRunning {
+		t.Errorf("guest %v after unshelve, want running", st)
+	}
+	var ensured []string
+	for _, c := range e.images.Calls() {
+		if c.Op == "Ensure" {
+			ensured = append(ensured, c.ImageID)
+		}
+	}
+	if len(ensured) == 0 || ensured[len(ensured)-1] != snap {
+		t.Errorf("images fetched %v, want the snapshot last", ensured)
+	}
+	for _, ev := range []string{"finish compute_shelve_instance ok", "finish compute_unshelve_instance ok"} {
+		if !slices.Contains(e.cond.Events(id), ev) {
+			t.Errorf("no %q in %v", ev, e.cond.Events(id))
+		}
+	}
+}
+
+// TestShelveWithoutOffloadThenStart: with shelved_offload_time -1 the instance stays SHELVED
+// on the host, off; the conductor's unshelve of it is a start_instance, which deletes the
+// snapshot and the shelved keys (nova's start_instance).
+func TestShelveWithoutOffloadThenStart(t *testing.T) {
+	e := newOpsEnv(t, func(_ *Deps, o *Options) { o.Compute.ShelvedOffloadTime = -1 })
+	inst := e.newInstance(t)
+	id, _ := ovo.Value[string](inst, "uuid")
+	e.build(t, inst, nil)
+	snap := e.shelvedImage(t, id)
+	if err := e.cast(t, id, "shelve_instance", "shelving", map[string]any{"image_id": snap, "clean_shutdown": false}); err != nil {
+		t.Fatal(err)
+	}
+	s := e.cond.Instance(id)
+	vm, _ := ovo.Value[string](s, "vm_state")
+	task, _ := ovo.Value[string](s, "task_state")
+	if vm != "shelved" || task != "" {
+		t.Errorf("after shelve: %s/%q, want shelved/None", vm, task)
+	}
+	if st, _ := e.hv.State(t.Context(), id); st != virt.PowerShutdown {
+		t.Errorf("shelved guest %v, want shut off and kept", st)
+	}
+	if err := e.cast(t, id, "start_instance", "powering-on", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.glance.Get(snap); ok {
+		t.Error("the shelve snapshot was not deleted by the start")
+	}
+	sm := (&instance{obj: e.cond.Instance(id)}).sysmeta()
+	for k := range shelvedKeys {
+		if _, ok := sm[k]; ok {
+			t.Errorf("sysmeta %s kept after the start", k)
+		}
+	}
+	if vm, _ := ovo.Value[string](e.cond.Instance(id), "vm_state"); vm != "active" {
+		t.Errorf("vm_state %s after the start, want active", vm)
+	}
+}
+
+// TestUnshelveFailureGivesBack: a failed spawn on unshelve leaves the instance
+// SHELVED_OFFLOADED on no host with no allocations, a fault, and nothing on the host.
+func TestUnshelveFailureGivesBack(t *testing.T) {
+	e := newOpsEnv(t)
+	inst := e.newInstance(t)
+	id, _ := ovo.Value[string](inst, "uuid")
+	e.build(t, inst, nil)
+	snap := e.shelvedImage(t, id)
+	if err := e.cast(t, id, "shelve_instance", "shelving", map[string]any{"image_id": snap, "clean_shutdown": true}); err != nil {
+		t.Fatal(err)
+	}
+	e.pl.Allocate(id, "rp", map[string]int{"VCPU": 1}) // the scheduler's claim for the unshelve
+	e.hv.InjectError("Define", virt.ErrInvalid)
+	args := map[string]any{"image": map[string]any{"id": snap}, "filter_properties": map[string]any{}, "node": "cmp1"}
+	if err := e.cast(t, id, "unshelve_instance", "unshelving", args); err == nil {
+		t.Fatal("unshelve succeeded")
+	}
+	s := e.cond.Instance(id)
+	vm, _ := ovo.Value[string](s, "vm_state")
+	task, _ := ovo.Value[string](s, "task_state")
+	host, _ := ovo.Value[string](s, "host")
+	if vm != "shelved_offloaded" || task != "" || host != "" {
+		t.Errorf("after the failed unshelve: %s/%q host %q, want shelved_offloaded/None on no host", vm, task, host)
+	}
+	if e.pl.HasAllocations(id) {
+		t.Error("allocations kept after the failed unshelve")
+	}
+	if len(e.hv.Defined()) != 0 || exists(e.path+"/"+id) {
+		t.Errorf("failed unshelve left: domains %v, dir %v", e.hv.Defined(), exists(e.path+"/"+id))
+	}
+	if f := e.cond.FaultMessages(id); len(f) == 0 || !strings.Contains(strings.Join(f, " "), "invalid") {
+		t.Errorf("faults %q", f)
+	}
+	if _, ok := e.glance.Get(snap); !ok {
+		t.Error("the snapshot was deleted although the unshelve failed")
+	}
+}
+
+func exists(path string) bool { _, err := os.Stat(path); return err == nil }
