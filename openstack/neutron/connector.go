@@ -68,3 +68,12 @@ func (k *Connector) DeallocateForInstance(ctx context.Context, instanceUUID stri
 	}
 	return c.DeallocateForInstance(ctx, instanceUUID, vifs)
 }
+
+// SetupInstanceNetworkOnHost is Client.SetupInstanceNetworkOnHost on the connected client.
+func (k *Connector) SetupInstanceNetworkOnHost(ctx context.Context, inst netmodel.InstanceRef) error {
+	c, err := k.Client(ctx)
+	if err != nil {
+		return err
+	}
+	return c.SetupInstanceNetworkOnHost(ctx, inst)
+}

@@ -612,3 +612,45 @@ func TestNeutronNewFromConfig(t *testing.T) {
 		t.Fatalf("bad password: %v", err)
 	}
 }
+
+// TestNeutronSetupInstanceNetworkOnHost: nova's _update_port_binding_for_instance: ports of
+// the instance bound to another host (or whose binding failed) are bound here with
+// device_owner compute:<az> and without migrating_to; a port already bound here is left alone.
+func TestNeutronSetupInstanceNetworkOnHost(t *testing.T) {
+	n, f := newTestNeutron(t)
+	f.agentHosts["vm2"] = true
+	f.addPort(map[string]any{"id": "p-elsewhere", "network_id": testNetID, "device_id": instUUID, "tenant_id": "p1",
+		"binding:host_id": "vm", "binding:vif_type": "bridge", "binding:profile": map[string]any{"migrating_to": "vm2", "trusted": "true"}})
+	f.addPort(map[string]any{"id": "p-here", "network_id": testNetID, "device_id": instUUID, "tenant_id": "p1",
+		"binding:host_id": "vm2", "binding:vif_type": "bridge", "binding:profile": map[string]any{}})
+	f.addPort(map[string]any{"id": "p-failed", "network_id": testNetID, "device_id": instUUID, "tenant_id": "p1",
+		"binding:host_id": "vm2", "binding:vif_type": "binding_failed", "binding:profile": map[string]any{}})
+	f.addPort(map[string]any{"id": "p-other", "network_id": testNetID, "device_id": "another-instance", "tenant_id": "p1",
+		"binding:host_id": "vm", "binding:vif_type": "bridge"})
+	inst := netmodel.InstanceRef{UUID: instUUID, ProjectID: "p1", AvailabilityZone: "nova", Host: "vm2"}
+	if err := n.SetupInstanceNetworkOnHost(testCtx(t), inst); err != nil {
+		t.Fatal(err)
+	}
+	if puts := f.callsTo("PUT", "/v2.0/ports/p-here"); len(puts) != 0 {
+		t.Errorf("the port bound here already was updated: %+v", puts)
+	}
+	if puts := f.callsTo("PUT", "/v2.0/ports/p-other"); len(puts) != 0 {
+		t.Errorf("another instance's port was updated: %+v", puts)
+	}
+	puts := f.callsTo("PUT", "/v2.0/ports/p-elsewhere")
+	if len(puts) != 1 || puts[0].Token != adminToken {
+		t.Fatalf("rebinding %+v", puts)
+	}
+	mustJSON(t, `{"port": {"binding:host_id": "vm2", "device_owner": "compute:nova", "binding:profile": {"trusted": "true"}}}`, puts[0].Body)
+	puts = f.callsTo("PUT", "/v2.0/ports/p-failed")
+	if len(puts) != 1 {
+		t.Fatalf("a failed binding was not retried: %+v", puts)
+	}
+	mustJSON(t, `{"port": {"binding:host_id": "vm2", "device_owner": "compute:nova"}}`, puts[0].Body)
+	if lists := f.callsTo("GET", "/v2.0/ports"); len(lists) == 0 || !strings.Contains(lists[len(lists)-1].Query, "tenant_id=p1") {
+		t.Errorf("port listing %+v, want device_id and tenant_id", lists)
+	}
+	if err := n.SetupInstanceNetworkOnHost(testCtx(t), netmodel.InstanceRef{UUID: instUUID}); !errors.Is(err, ErrNeutron) {
+		t.Errorf("no host: %v", err)
+	}
+}
