@@ -230,6 +230,7 @@ func (a *Agent) Run(ctx context.Context) {
 		a.tapReaperLoop(ctx)
 	}()
 	wg.Go(func() { a.imageCacheManagerLoop(ctx) })
+	wg.Go(func() { a.shelvedOffloadLoop(ctx) })
 	go func() {
 		defer wg.Done()
 		a.svc.heartbeat(ctx, a.opts.ReportInterval)

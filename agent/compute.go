@@ -20,13 +20,15 @@ type ComputeOptions struct {
 	// SnapshotImageFormat is [libvirt] snapshot_image_format; "" keeps the disk's format.
 	SnapshotImageFormat string
 	// ShelvedOffloadTime is [DEFAULT] shelved_offload_time: 0 offloads a shelved instance at
-	// once, -1 never; a positive delay leaves it shelved on the host (nova's periodic offload
-	// is not implemented yet).
+	// once, a negative value never, a positive one after that many seconds (checked every
+	// ShelvedPollInterval).
 	ShelvedOffloadTime int
-	ForceConfigDrive   bool
-	DHCPDomain         string // [api] dhcp_domain, for the metadata hostname
-	DefaultAZ          string // [DEFAULT] default_availability_zone
-	Glance             config.Glance
+	// ShelvedPollInterval is [DEFAULT] shelved_poll_interval; <= 0 disables the check.
+	ShelvedPollInterval time.Duration
+	ForceConfigDrive    bool
+	DHCPDomain          string // [api] dhcp_domain, for the metadata hostname
+	DefaultAZ           string // [DEFAULT] default_availability_zone
+	Glance              config.Glance
 	// ReclaimInstanceInterval > 0 keeps allocations on delete (soft delete); nova then empties
 	// them instead of deleting.
 	ReclaimInstanceInterval int

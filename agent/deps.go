@@ -30,6 +30,9 @@ type HostInfo interface {
 type NetworkAPI interface {
 	AllocateForInstance(ctx context.Context, userToken string, inst netmodel.InstanceRef, requested []netmodel.RequestedNetwork) ([]netmodel.VIF, error)
 	DeallocateForInstance(ctx context.Context, instanceUUID string, vifs []netmodel.VIF) error
+	// SetupInstanceNetworkOnHost binds the instance's ports to inst.Host (nova's
+	// setup_instance_network_on_host), for an instance arriving on this host (unshelve).
+	SetupInstanceNetworkOnHost(ctx context.Context, inst netmodel.InstanceRef) error
 }
 
 // TapPlugger is the host side of VIFs, the part of netplug.Plugger the manager uses: a tap per

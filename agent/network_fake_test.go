@@ -26,6 +26,7 @@ type fakeNetwork struct {
 	failAlloc        error
 	failDealloc      error
 	allocs, deallocs int
+	bindings         int // SetupInstanceNetworkOnHost calls
 }
 
 func newFakeNetwork() *fakeNetwork {
@@ -82,6 +83,21 @@ func (f *fakeNetwork) DeallocateForInstance(ctx context.Context, instanceUUID st
 		if owner == instanceUUID {
 			delete(f.ports, id)
 			delete(f.hosts, id)
+		}
+	}
+	return nil
+}
+
+func (f *fakeNetwork) SetupInstanceNetworkOnHost(ctx context.Context, inst netmodel.InstanceRef) error {
+	if inst.UUID == "" || inst.Host == "" {
+		return errors.New("fakeNetwork: binding needs the instance uuid and host")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bindings++
+	for id, owner := range f.ports {
+		if owner == inst.UUID {
+			f.hosts[id] = inst.Host
 		}
 	}
 	return nil

@@ -176,16 +176,20 @@ func (a *Agent) unshelve(ctx context.Context, rc rpc.Context, inst *instance, im
 	if err := a.save(ctx, rc, inst, map[string]any{"host": a.opts.Host, "launched_on": a.opts.Host, "node": a.NodeName()}, anyTask); err != nil {
 		return err
 	}
+	// nova's setup_instance_network_on_host: the ports, still bound where the instance was
+	// shelved, follow it here.
+	ref := netmodel.InstanceRef{UUID: id, ProjectID: inst.str("project_id"), AvailabilityZone: inst.str("availability_zone"),
+		Hostname: inst.str("hostname"), Host: a.opts.Host}
 	vifs := instanceVIFs(inst)
+	err := a.c.network.SetupInstanceNetworkOnHost(ctx, ref)
 	in := spawnInput{Image: image, VIFs: vifs}
-	if len(vifs) > 0 {
-		nd, err := netmodel.NetworkDataJSON(vifs)
-		if err != nil {
-			return err
-		}
-		in.NetData = nd
+	if err == nil && len(vifs) > 0 {
+		in.NetData, err = netmodel.NetworkDataJSON(vifs)
 	}
-	if err := a.spawn(ctx, rc, inst, in); err != nil {
+	if err == nil {
+		err = a.spawn(ctx, rc, inst, in)
+	}
+	if err != nil {
 		log.Error("instance failed to spawn", "error", err)
 		if derr := a.deleteAllocations(ctx, id); derr != nil {
 			log.Error("allocations of the failed unshelve not deleted", "error", derr)

@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"context"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/novalet/novalet/rpc/ovo"
 	"github.com/novalet/novalet/virt"
@@ -195,3 +197,112 @@ func TestUnshelveFailureGivesBack(t *testing.T) {
 }
 
 func exists(path string) bool { _, err := os.Stat(path); return err == nil }
+
+// TestShelveAndUnshelveOnANetwork: the offload unplugs the taps and keeps the ports (nova
+// 26.2.2 leaves their binding); the unshelve binds them to this host, plugs the taps again and
+// waits for Neutron's network-vif-plugged before the guest runs.
+func TestShelveAndUnshelveOnANetwork(t *testing.T) {
+	e := newOpsEnv(t, vifWait(time.Minute, true))
+	inst := e.newInstance(t)
+	id, _ := ovo.Value[string](inst, "uuid")
+	e.buildPlugged(t, inst)
+	port := e.net.portsOf(id)[0]
+	snap := e.shelvedImage(t, id)
+	if err := e.cast(t, id, "shelve_instance", "shelving", map[string]any{"image_id": snap, "clean_shutdown": true}); err != nil {
+		t.Fatal(err)
+	}
+	if taps, _ := e.taps.List(t.Context()); len(taps) != 0 {
+		t.Errorf("taps left after the offload: %v", taps)
+	}
+	if got := e.net.portsOf(id); len(got) != 1 || got[0] != port {
+		t.Fatalf("ports after the offload %v, want %s kept", got, port)
+	}
+	stored := e.cond.Instance(id)
+	must(t, set(stored, map[string]any{"task_state": "unshelving"}))
+	stored.ObjResetChanges()
+	e.cond.PutInstance(stored)
+	args := map[string]any{"instance": e.cond.Instance(id), "image": map[string]any{"id": snap}, "filter_properties": map[string]any{}, "node": "cmp1"}
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.a.Endpoints()[0].Methods["unshelve_instance"](context.Background(), request(t, "unshelve_instance", args))
+		done <- err
+	}()
+	e.waitPaused(t, id)
+	if taps, _ := e.taps.List(t.Context()); len(taps) != 1 {
+		t.Errorf("taps while the unshelved guest waits: %v, want its one", taps)
+	}
+	e.vifEvent(t, id, port, "completed")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if e.net.bindings != 1 || e.net.bindingHost(port) != "cmp1" {
+		t.Errorf("port binding: %d setups, host %q; want one, cmp1", e.net.bindings, e.net.bindingHost(port))
+	}
+	if st, _ := e.hv.State(t.Context(), id); st != virt.PowerRunning {
+		t.Errorf("guest %v after unshelve, want running", st)
+	}
+}
+
+// TestPeriodicOffloadAfterShelvedOffloadTime: with shelved_offload_time 60, a shelve leaves
+// the instance SHELVED on the host; nova's _poll_shelved_instances offloads it once it has been
+// shelved longer than that, and leaves a newer one alone.
+func TestPeriodicOffloadAfterShelvedOffloadTime(t *testing.T) {
+	e := newOpsEnv(t, func(_ *Deps, o *Options) { o.Compute.ShelvedOffloadTime = 60 })
+	ids := make([]string, 2)
+	for i := range ids {
+		inst := e.newInstance(t)
+		ids[i], _ = ovo.Value[string](inst, "uuid")
+		e.build(t, inst, nil)
+		if err := e.cast(t, ids[i], "shelve_instance", "shelving", map[string]any{"image_id": e.shelvedImage(t, ids[i])}); err != nil {
+			t.Fatal(err)
+		}
+		if vm, _ := ovo.Value[string](e.cond.Instance(ids[i]), "vm_state"); vm != "shelved" {
+			t.Fatalf("after shelve: %s, want shelved", vm)
+		}
+	}
+	old := e.cond.Instance(ids[0])
+	sm, _ := ovo.Value[map[string]any](old, "system_metadata")
+	sm["shelved_at"] = nowUTC().Add(-2 * time.Minute).Format("2006-01-02T15:04:05") // isoformat of a whole second
+	must(t, old.Set("system_metadata", sm))
+	old.ObjResetChanges()
+	e.cond.PutInstance(old)
+	if err := e.a.pollShelvedInstances(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"shelved_offloaded", "shelved"} {
+		vm, _ := ovo.Value[string](e.cond.Instance(ids[i]), "vm_state")
+		if vm != want {
+			t.Errorf("instance %d: %s after the poll, want %s", i, vm, want)
+		}
+	}
+	if !slices.Contains(e.cond.Events(ids[0]), "finish compute_shelve_offload_instance ok") {
+		t.Errorf("events %v", e.cond.Events(ids[0]))
+	}
+	if len(e.hv.Defined()) != 1 {
+		t.Errorf("domains %v, want only the newer shelved one", e.hv.Defined())
+	}
+}
+
+// TestShelveOfPausedAndStoppedServers: a paused guest is shelved with a hard power off (it
+// cannot answer the button), a stopped one as it is; both end offloaded.
+func TestShelveOfPausedAndStoppedServers(t *testing.T) {
+	e := newOpsEnv(t)
+	for _, c := range []struct{ method, task string }{{"pause_instance", "pausing"}, {"stop_instance", "powering-off"}} {
+		inst := e.newInstance(t)
+		id, _ := ovo.Value[string](inst, "uuid")
+		e.build(t, inst, nil)
+		if err := e.cast(t, id, c.method, c.task, nil); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := e.cast(t, id, "shelve_instance", "shelving", map[string]any{"image_id": e.shelvedImage(t, id), "clean_shutdown": true}); err != nil {
+			t.Fatalf("shelve after %s: %v", c.method, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("shelve after %s took %v: a paused or stopped guest must not wait for the power button", c.method, d)
+		}
+		if vm, _ := ovo.Value[string](e.cond.Instance(id), "vm_state"); vm != "shelved_offloaded" {
+			t.Errorf("after %s and shelve: %s, want shelved_offloaded", c.method, vm)
+		}
+	}
+}

@@ -105,6 +105,7 @@ func computeOptions(cfg *config.Config) agent.ComputeOptions {
 		MaxConcurrentSnapshots:  d.MaxConcurrentSnapshots,
 		SnapshotImageFormat:     cfg.Libvirt.SnapshotImageFormat,
 		ShelvedOffloadTime:      d.ShelvedOffloadTime,
+		ShelvedPollInterval:     periodicSpacing(d.ShelvedPollInterval),
 		ForceConfigDrive:        d.ForceConfigDrive,
 		DHCPDomain:              cfg.API.DHCPDomain,
 		DefaultAZ:               d.DefaultAvailabilityZone,
