@@ -104,6 +104,24 @@ func (a *Agent) recoverInstance(ctx context.Context, rc rpc.Context, inst *insta
 		if err := a.save(ctx, rc, inst, map[string]any{"task_state": nil}, nil); err != nil {
 			log.Error("could not clear the task state", "error", err)
 		}
+	case vm == vmShelved && task == taskShelvingOffloading:
+		// The snapshot is in Glance and recorded: finish the offload the stop interrupted.
+		log.Info("finishing a shelve offload interrupted by the last stop")
+		if err := a.shelveOffload(ctx, rc, inst, false, log); err != nil && !errors.Is(err, errGone) {
+			log.Error("interrupted shelve offload not finished", "error", err)
+		}
+	case vm != vmError && slices.Contains(shelvingTaskStates, task):
+		// nova 26.2.2 leaves these for ever; novalet settles the instance on what the host
+		// shows (the shelve had powered the guest off) and ends any live copy. The image
+		// nova-api created for the shelve stays, queued, for the user to delete, as an
+		// interrupted snapshot's does.
+		log.Info("settling a shelve interrupted by the last stop", "task_state", task)
+		if err := a.c.hv.AbortDiskCopy(ctx, id, virt.RootDiskTarget); err != nil && !errors.Is(err, virt.ErrNotFound) {
+			log.Warn("leftover disk copy not aborted", "error", err)
+		}
+		if err := a.settleOnHost(ctx, rc, inst); err != nil {
+			log.Error("could not settle the interrupted shelve", "error", err)
+		}
 	default:
 		if err := a.recoverPowerTask(ctx, rc, inst, log); err != nil {
 			log.Error("start-up recovery failed; the instance is left as it is", "task_state", task, "error", err)
@@ -244,4 +262,21 @@ func isUUID(s string) bool {
 	}
 	_, err := uuid.Parse(s)
 	return err == nil
+}
+
+// settleOnHost clears the task state and sets vm_state and power_state to what the hypervisor
+// shows: active when the guest runs, paused, stopped otherwise.
+func (a *Agent) settleOnHost(ctx context.Context, rc rpc.Context, inst *instance) error {
+	st, err := a.powerState(ctx, inst.uuid())
+	if err != nil {
+		return err
+	}
+	vm := vmStopped
+	switch st {
+	case virt.PowerRunning:
+		vm = vmActive
+	case virt.PowerPaused:
+		vm = vmPaused
+	}
+	return a.save(ctx, rc, inst, map[string]any{"vm_state": vm, "task_state": nil, "power_state": int64(st)}, nil)
 }

@@ -35,6 +35,9 @@ const (
 	taskShelvingOffloading         = "shelving_offloading"
 )
 
+// shelvingTaskStates are a shelve's task states before its snapshot is recorded.
+var shelvingTaskStates = []string{taskShelving, taskShelvingImagePendingUpload, taskShelvingImageUploading}
+
 // shelveTasks is nova's shelving_state_map applied to the driver's snapshot steps.
 var shelveTasks = snapshotStates{taskShelving, taskShelvingImagePendingUpload, taskShelvingImageUploading}
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/novalet/novalet/rpc/ovo"
 	"github.com/novalet/novalet/virt"
 )
@@ -304,5 +306,46 @@ func TestShelveOfPausedAndStoppedServers(t *testing.T) {
 		if vm, _ := ovo.Value[string](e.cond.Instance(id), "vm_state"); vm != "shelved_offloaded" {
 			t.Errorf("after %s and shelve: %s, want shelved_offloaded", c.method, vm)
 		}
+	}
+}
+
+// TestInterruptedShelveIsSettledAtStart: a shelve stopped before its snapshot was recorded
+// leaves the instance settled on what the host shows (stopped: the shelve had powered it
+// off); one stopped during the offload is offloaded.
+func TestInterruptedShelveIsSettledAtStart(t *testing.T) {
+	e := newOpsEnv(t)
+	uploading := e.newInstance(t)
+	uid, _ := ovo.Value[string](uploading, "uuid")
+	e.build(t, uploading, nil)
+	must(t, e.hv.Destroy(t.Context(), uid)) // the shelve's power-off
+	stored := e.cond.Instance(uid)
+	must(t, set(stored, map[string]any{"task_state": "shelving_image_uploading"}))
+	e.cond.PutInstance(stored)
+
+	offloading := e.newInstance(t)
+	oid, _ := ovo.Value[string](offloading, "uuid")
+	e.build(t, offloading, nil)
+	e.pl.Allocate(oid, "rp", map[string]int{"VCPU": 1})
+	must(t, e.hv.Destroy(t.Context(), oid))
+	stored = e.cond.Instance(oid)
+	must(t, set(stored, map[string]any{"vm_state": "shelved", "task_state": "shelving_offloading",
+		"system_metadata": map[string]any{"shelved_image_id": uuid.NewString(), "shelved_host": "cmp1", "shelved_at": "2026-12-05T10:00:00.000000"}}))
+	e.cond.PutInstance(stored)
+
+	if err := e.a.recoverInstances(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s := e.cond.Instance(uid)
+	vm, _ := ovo.Value[string](s, "vm_state")
+	task, _ := ovo.Value[string](s, "task_state")
+	if vm != "stopped" || task != "" {
+		t.Errorf("interrupted shelve upload: %s/%q, want stopped/None", vm, task)
+	}
+	s = e.cond.Instance(oid)
+	vm, _ = ovo.Value[string](s, "vm_state")
+	host, _ := ovo.Value[string](s, "host")
+	if vm != "shelved_offloaded" || host != "" || e.pl.HasAllocations(oid) || exists(e.path+"/"+oid) {
+		t.Errorf("interrupted offload: %s on %q, allocations %v, dir %v; want offloaded with nothing left",
+			vm, host, e.pl.HasAllocations(oid), exists(e.path+"/"+oid))
 	}
 }
