@@ -48,6 +48,8 @@ func Run(t *testing.T, newHypervisor func(t *testing.T) virt.Hypervisor, newDoma
 	t.Run("UnknownDomain", s.unknownDomain)
 	t.Run("ExpiredContext", s.expiredContext)
 	t.Run("CopyDiskRefusals", s.copyDiskRefusals)
+	t.Run("Events", s.events)
+	t.Run("EventsSlowSubscriber", s.slowSubscriber)
 }
 
 type suite struct {

@@ -21,7 +21,8 @@ const firstVNCPort = 5900
 // Fake is an in-memory virt.Hypervisor that enforces the life cycle libvirtd enforces (it
 // passes Run): a domain must be defined before it starts, cannot start twice, must be shut
 // off before it is undefined, and so on. Every refused transition is an error of the same
-// class libvirtd's would be. CheckClean reports domains a test left defined.
+// class libvirtd's would be. Every power transition is published as the lifecycle events
+// libvirtd sends for it (fake_events.go). CheckClean reports domains a test left defined.
 type Fake struct {
 	// NamePrefix selects the domains List reports, like virt.WithNamePrefix; set it before use.
 	NamePrefix string
@@ -29,6 +30,8 @@ type Fake struct {
 	mu      sync.Mutex
 	domains map[string]*fakeDomain // by lower-case uuid
 	inject  map[string][]error     // method name -> errors to return next, in order
+
+	events *virt.EventFanout // see fake_events.go
 
 	stats     map[string]virt.DomainStats // by lower-case uuid, set by SetStats (fake_stats.go)
 	statsHang chan struct{}               // while not nil, DomainStats blocks (HangStats)
@@ -44,7 +47,10 @@ type fakeDomain struct {
 
 // NewFake returns an empty fake listing virt.InstanceNamePrefix domains.
 func NewFake() *Fake {
-	return &Fake{NamePrefix: virt.InstanceNamePrefix, domains: map[string]*fakeDomain{}, inject: map[string][]error{}}
+	return &Fake{
+		NamePrefix: virt.InstanceNamePrefix, domains: map[string]*fakeDomain{}, inject: map[string][]error{},
+		events: virt.NewEventFanout(),
+	}
 }
 
 // InjectError makes the next call of method (e.g. "Start") fail with err, before any state
@@ -164,8 +170,14 @@ var (
 func (f *Fake) Start(ctx context.Context, id string, paused bool) error {
 	return f.transition(ctx, "Start", id, shutOff, func(d *fakeDomain) {
 		d.state = virt.PowerRunning
+		if d.managedSave {
+			f.emit(d, virt.TransitionStarted, "started restored")
+		} else {
+			f.emit(d, virt.TransitionStarted, "started booted")
+		}
 		if paused {
 			d.state = virt.PowerPaused
+			f.emit(d, virt.TransitionPaused, "suspended paused")
 		}
 		d.managedSave = false // restored
 		d.vncPort = f.allocVNCPort(d)
@@ -174,12 +186,20 @@ func (f *Fake) Start(ctx context.Context, id string, paused bool) error {
 
 // Resume implements virt.Hypervisor.
 func (f *Fake) Resume(ctx context.Context, id string) error {
-	return f.transition(ctx, "Resume", id, []virt.PowerState{virt.PowerPaused}, func(d *fakeDomain) { d.state = virt.PowerRunning })
+	return f.transition(ctx, "Resume", id, []virt.PowerState{virt.PowerPaused}, func(d *fakeDomain) {
+		d.state = virt.PowerRunning
+		f.emit(d, virt.TransitionResumed, "resumed unpaused")
+	})
 }
 
 // Pause implements virt.Hypervisor.
 func (f *Fake) Pause(ctx context.Context, id string) error {
-	return f.transition(ctx, "Pause", id, active, func(d *fakeDomain) { d.state = virt.PowerPaused })
+	return f.transition(ctx, "Pause", id, active, func(d *fakeDomain) {
+		if d.state == virt.PowerRunning { // pausing a paused domain changes nothing
+			d.state = virt.PowerPaused
+			f.emit(d, virt.TransitionPaused, "suspended paused")
+		}
+	})
 }
 
 // Shutdown implements virt.Hypervisor: the fake guest powers off at once, unless paused, when
@@ -188,16 +208,21 @@ func (f *Fake) Shutdown(ctx context.Context, id string) error {
 	return f.transition(ctx, "Shutdown", id, active, func(d *fakeDomain) {
 		if d.state == virt.PowerRunning {
 			stop(d)
+			f.emit(d, virt.TransitionStopped, "stopped shutdown")
 		}
 	})
 }
 
 // Destroy implements virt.Hypervisor.
 func (f *Fake) Destroy(ctx context.Context, id string) error {
-	return f.transition(ctx, "Destroy", id, active, stop)
+	return f.transition(ctx, "Destroy", id, active, func(d *fakeDomain) {
+		stop(d)
+		f.emit(d, virt.TransitionStopped, "stopped destroyed")
+	})
 }
 
-// Reboot implements virt.Hypervisor; the fake guest is back at once.
+// Reboot implements virt.Hypervisor; the fake guest is back at once, and the power state
+// never changed, so there is no lifecycle event (libvirtd sends none for a reset).
 func (f *Fake) Reboot(ctx context.Context, id string, hard bool) error {
 	return f.transition(ctx, "Reboot", id, active, func(*fakeDomain) {})
 }
@@ -205,7 +230,12 @@ func (f *Fake) Reboot(ctx context.Context, id string, hard bool) error {
 // Suspend implements virt.Hypervisor.
 func (f *Fake) Suspend(ctx context.Context, id string) error {
 	return f.transition(ctx, "Suspend", id, active, func(d *fakeDomain) {
+		if d.state == virt.PowerRunning { // libvirtd stops the vCPUs before saving memory
+			d.state = virt.PowerPaused
+			f.emit(d, virt.TransitionPaused, "suspended paused")
+		}
 		stop(d)
+		f.emit(d, virt.TransitionStopped, "stopped saved")
 		d.managedSave = true
 	})
 }
