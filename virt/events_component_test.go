@@ -51,7 +51,8 @@ func TestConnEventsMatchFake(t *testing.T) {
 	}
 }
 
-// eventScript runs the script on h and returns the events of id as "step: Transition/cause".
+// eventScript runs the script on h and returns the events of id as "step: Transition/cause",
+// each step's followed by the power state it left, "step: now paused".
 func eventScript(ctx context.Context, t *testing.T, h interface {
 	virt.Hypervisor
 	virt.EventSource
@@ -77,19 +78,26 @@ func eventScript(ctx context.Context, t *testing.T, h interface {
 		{"restore paused", func() error { return h.Start(ctx, id, true) }},
 		{"suspend while paused", func() error { return h.Suspend(ctx, id) }},
 		{"restore", func() error { return h.Start(ctx, id, false) }},
+		{"resume restored", func() error { return h.Resume(ctx, id) }},
+		{"suspend again", func() error { return h.Suspend(ctx, id) }},
+		{"restore running", func() error { return h.Start(ctx, id, false) }},
 		{"destroy", func() error { return h.Destroy(ctx, id) }},
+		{"boot paused", func() error { return h.Start(ctx, id, true) }},
+		{"destroy paused", func() error { return h.Destroy(ctx, id) }},
 	}
 	var got []string
-	for _, s := range steps {
+	for i, s := range steps {
 		if err := s.op(); err != nil {
 			t.Fatalf("%T: %s: %v", h, s.name, err)
 		}
 		// Each step ends in a known state; State is a round trip on the same connection, so
 		// libvirtd has queued the step's events by the time it answers. Then collect them.
-		if _, err := h.State(ctx, id); err != nil {
+		state, err := h.State(ctx, id)
+		if err != nil {
 			t.Fatalf("%T: state after %s: %v", h, s.name, err)
 		}
-		got = append(got, collect(ch, id, s.name, s.name == "destroy")...)
+		got = append(got, collect(ch, id, s.name, i == len(steps)-1)...)
+		got = append(got, s.name+": now "+state.String())
 	}
 	return got
 }

@@ -276,6 +276,13 @@ func (s suite) suspendRestore(t *testing.T) {
 	d.must("resume", h.Resume(ctx(t), d.uuid))
 	d.wantState("after resume", virt.PowerRunning)
 
+	// The image keeps the pause: restored without start paused, it is still paused.
+	d.must("pause", h.Pause(ctx(t), d.uuid))
+	d.must("suspend while paused", h.Suspend(ctx(t), d.uuid))
+	d.must("restore", h.Start(ctx(t), d.uuid, false))
+	d.wantState("after restoring an image saved paused", virt.PowerPaused)
+	d.must("resume restored", h.Resume(ctx(t), d.uuid))
+
 	// Undefine must take the managed-save image with it.
 	d.must("suspend again", h.Suspend(ctx(t), d.uuid))
 	d.must("undefine with a managed-save image", h.Undefine(ctx(t), d.uuid))

@@ -42,7 +42,8 @@ type fakeDomain struct {
 	def         *libvirtxml.Domain
 	state       virt.PowerState
 	managedSave bool
-	vncPort     int // 0 while shut off or without VNC
+	savedPaused bool // the managed-save image is of a paused domain: restored, it stays paused
+	vncPort     int  // 0 while shut off or without VNC
 }
 
 // NewFake returns an empty fake listing virt.InstanceNamePrefix domains.
@@ -169,18 +170,32 @@ var (
 // Start implements virt.Hypervisor.
 func (f *Fake) Start(ctx context.Context, id string, paused bool) error {
 	return f.transition(ctx, "Start", id, shutOff, func(d *fakeDomain) {
-		d.state = virt.PowerRunning
-		if d.managedSave {
+		d.vncPort = f.allocVNCPort(d)
+		switch {
+		case d.managedSave && paused:
+			d.state = virt.PowerPaused
 			f.emit(d, virt.TransitionStarted, "started restored")
-		} else {
+			f.emit(d, virt.TransitionPaused, "suspended paused")
+		case d.managedSave && d.savedPaused:
+			// libvirtd resumes only an image saved running (the header's was_running).
+			d.state = virt.PowerPaused
+			f.emit(d, virt.TransitionStarted, "started restored")
+			f.emit(d, virt.TransitionPaused, "suspended restored")
+		case d.managedSave:
+			d.state = virt.PowerRunning
+			f.emit(d, virt.TransitionStarted, "started restored")
+			f.emit(d, virt.TransitionResumed, "resumed snapshot")
+		case paused:
+			d.state = virt.PowerPaused
+			f.emit(d, virt.TransitionStarted, "started booted")
+			f.emit(d, virt.TransitionPaused, "suspended paused")
+		default:
+			// QEMU's RESUME, as the vCPUs start, comes before the start is reported.
+			d.state = virt.PowerRunning
+			f.emit(d, virt.TransitionResumed, "resumed unpaused")
 			f.emit(d, virt.TransitionStarted, "started booted")
 		}
-		if paused {
-			d.state = virt.PowerPaused
-			f.emit(d, virt.TransitionPaused, "suspended paused")
-		}
-		d.managedSave = false // restored
-		d.vncPort = f.allocVNCPort(d)
+		d.managedSave, d.savedPaused = false, false // restored
 	})
 }
 
@@ -230,6 +245,7 @@ func (f *Fake) Reboot(ctx context.Context, id string, hard bool) error {
 // Suspend implements virt.Hypervisor.
 func (f *Fake) Suspend(ctx context.Context, id string) error {
 	return f.transition(ctx, "Suspend", id, active, func(d *fakeDomain) {
+		d.savedPaused = d.state == virt.PowerPaused
 		if d.state == virt.PowerRunning { // libvirtd stops the vCPUs before saving memory
 			d.state = virt.PowerPaused
 			f.emit(d, virt.TransitionPaused, "suspended paused")
