@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"libvirt.org/go/libvirtxml"
@@ -26,6 +27,10 @@ const firstVNCPort = 5900
 type Fake struct {
 	// NamePrefix selects the domains List reports, like virt.WithNamePrefix; set it before use.
 	NamePrefix string
+	// ShutdownDelay is how long a fake guest takes to power off after the ACPI button (0: at
+	// once, within Shutdown); set it before use. A guest paused, stopped or started again
+	// meanwhile forgets the press.
+	ShutdownDelay time.Duration
 
 	mu      sync.Mutex
 	domains map[string]*fakeDomain // by lower-case uuid
@@ -44,6 +49,7 @@ type fakeDomain struct {
 	managedSave bool
 	savedPaused bool // the managed-save image is of a paused domain: restored, it stays paused
 	vncPort     int  // 0 while shut off or without VNC
+	boots       int  // starts so far, which a delayed shutdown checks
 }
 
 // NewFake returns an empty fake listing virt.InstanceNamePrefix domains.
@@ -171,6 +177,7 @@ var (
 func (f *Fake) Start(ctx context.Context, id string, paused bool) error {
 	return f.transition(ctx, "Start", id, shutOff, func(d *fakeDomain) {
 		d.vncPort = f.allocVNCPort(d)
+		d.boots++
 		switch {
 		case d.managedSave && paused:
 			d.state = virt.PowerPaused
@@ -217,15 +224,32 @@ func (f *Fake) Pause(ctx context.Context, id string) error {
 	})
 }
 
-// Shutdown implements virt.Hypervisor: the fake guest powers off at once, unless paused, when
-// it cannot see the button until resumed.
+// Shutdown implements virt.Hypervisor: the fake guest powers off at once, or ShutdownDelay
+// later, unless paused, when it cannot see the button until resumed.
 func (f *Fake) Shutdown(ctx context.Context, id string) error {
 	return f.transition(ctx, "Shutdown", id, active, func(d *fakeDomain) {
-		if d.state == virt.PowerRunning {
-			stop(d)
-			f.emit(d, virt.TransitionStopped, "stopped shutdown")
+		if d.state != virt.PowerRunning {
+			return
 		}
+		if f.ShutdownDelay <= 0 {
+			f.guestPowersOff(d)
+			return
+		}
+		boot := d.boots
+		time.AfterFunc(f.ShutdownDelay, func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.domains[d.uuid] == d && d.boots == boot && d.state == virt.PowerRunning {
+				f.guestPowersOff(d)
+			}
+		})
 	})
+}
+
+// guestPowersOff is the guest answering the power button; called with f.mu held.
+func (f *Fake) guestPowersOff(d *fakeDomain) {
+	stop(d)
+	f.emit(d, virt.TransitionStopped, "stopped shutdown")
 }
 
 // Destroy implements virt.Hypervisor.

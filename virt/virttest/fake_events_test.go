@@ -3,6 +3,7 @@ package virttest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/novalet/novalet/virt"
 )
@@ -84,4 +85,56 @@ func TestFakeEventSequences(t *testing.T) {
 		"Stopped/stopped destroyed")
 	must(f.Undefine(ctx, id))
 	expect("undefine")
+}
+
+// TestFakeShutdownDelay checks the delayed guest: Shutdown returns with the guest running, the
+// stop and its event come ShutdownDelay later, and a guest destroyed and started again before
+// then forgets the press.
+func TestFakeShutdownDelay(t *testing.T) {
+	const id = "0b6bd7a4-6c36-4a39-8d4e-0d3a2f1c9e03"
+	f := NewFake()
+	f.ShutdownDelay = 50 * time.Millisecond
+	ctx := t.Context()
+	ch, err := f.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := virt.BuildDomainXML(TestSpec(virt.InstanceName(9), id, "/srv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := func(want virt.PowerState) {
+		t.Helper()
+		if st, err := f.State(ctx, id); err != nil || st != want {
+			t.Fatalf("state %s, %v; want %s", st, err, want)
+		}
+	}
+	must(f.Define(ctx, x))
+	must(f.Start(ctx, id, false))
+	must(f.Shutdown(ctx, id))
+	state(virt.PowerRunning)
+	for e := range ch {
+		if e.Transition == virt.TransitionStopped {
+			if e.Cause != "stopped shutdown" {
+				t.Errorf("stop %+v, want stopped shutdown", e)
+			}
+			break
+		}
+	}
+	state(virt.PowerShutdown)
+
+	must(f.Start(ctx, id, false))
+	must(f.Shutdown(ctx, id))
+	must(f.Destroy(ctx, id))
+	must(f.Start(ctx, id, false))
+	time.Sleep(4 * f.ShutdownDelay)
+	state(virt.PowerRunning) // the press was before the restart
+	must(f.Destroy(ctx, id))
+	must(f.Undefine(ctx, id))
 }
