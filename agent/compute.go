@@ -78,6 +78,9 @@ type compute struct {
 	builds  chan struct{} // max_concurrent_builds tokens; nil = unlimited
 	snaps   chan struct{} // max_concurrent_snapshots tokens; nil = unlimited
 	events  eventWaiters
+	// powerPoll, when > 0, replaces the polls of the waits for a power state (power.go), so
+	// that a test can show they end at the lifecycle event.
+	powerPoll time.Duration
 }
 
 // newCompute checks the instance options and fills nova's defaults.

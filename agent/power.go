@@ -35,6 +35,21 @@ const (
 // this often while waiting for a clean shutdown.
 const shutdownRetryInterval = 10 * time.Second
 
+// Waits for a power state end at the domain's lifecycle event (virt.WaitForState); the state
+// is also re-read this often, the safety net for a lost event.
+const (
+	bootPoll     = 250 * time.Millisecond // waitForPower
+	shutdownPoll = 500 * time.Millisecond // cleanShutdown
+)
+
+// pollInterval is def unless the tests set powerPoll.
+func (c *compute) pollInterval(def time.Duration) time.Duration {
+	if c.powerPoll > 0 {
+		return c.powerPoll
+	}
+	return def
+}
+
 // powerState is nova's _get_power_state: the hypervisor's view, NOSTATE for a missing domain.
 func (a *Agent) powerState(ctx context.Context, uuid string) (virt.PowerState, error) {
 	st, err := a.c.hv.State(ctx, uuid)
@@ -106,28 +121,26 @@ func (a *Agent) cleanShutdown(ctx context.Context, uuid string, timeout time.Dur
 		return true, nil
 	}
 	// Like nova, press the button whatever the state (a paused guest just cannot answer it)
-	// and keep pressing: a guest may miss the first press while booting.
+	// and keep pressing: a guest may miss the first press while booting. Between presses,
+	// wait for the stop, which ends the wait as soon as the guest is off.
 	deadline := time.Now().Add(timeout)
-	var lastPress time.Time
 	for time.Now().Before(deadline) {
-		if time.Since(lastPress) >= shutdownRetryInterval {
-			if err := a.c.hv.Shutdown(ctx, uuid); err != nil && !errors.Is(err, virt.ErrConflict) {
-				a.log.Warn("power button not pressed", "instance_uuid", uuid, "error", err)
-			}
-			lastPress = time.Now()
+		if err := a.c.hv.Shutdown(ctx, uuid); err != nil && !errors.Is(err, virt.ErrConflict) {
+			a.log.Warn("power button not pressed", "instance_uuid", uuid, "error", err)
 		}
-		select {
-		case <-ctx.Done():
+		wctx, cancel := context.WithTimeout(ctx, min(shutdownRetryInterval, time.Until(deadline)))
+		_, err := virt.WaitForState(wctx, a.c.hv, uuid, a.c.pollInterval(shutdownPoll),
+			virt.PowerShutdown, virt.PowerNoState, virt.PowerCrashed)
+		cancel()
+		switch {
+		case err == nil, errors.Is(err, virt.ErrNotFound): // a missing domain is NOSTATE
+			return true, nil
+		case ctx.Err() != nil:
 			return false, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-		st, err := a.powerState(ctx, uuid)
-		if err != nil {
+		case wctx.Err() == nil:
 			return false, err
 		}
-		if st == virt.PowerShutdown || st == virt.PowerNoState || st == virt.PowerCrashed {
-			return true, nil
-		}
+		// Time to press again, or to give up.
 	}
 	return false, nil
 }

@@ -193,24 +193,11 @@ func imageFault(uuid, imageID string, err error) error {
 	return err
 }
 
-// waitForPower polls the domain until it reaches want (nova's _wait_for_boot).
+// waitForPower waits until the domain reaches want (nova's _wait_for_boot): at the domain's
+// lifecycle event, or at the latest at the next poll.
 func (a *Agent) waitForPower(ctx context.Context, uuid string, want virt.PowerState) error {
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		st, err := a.c.hv.State(ctx, uuid)
-		if err != nil {
-			return err
-		}
-		if st == want {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("domain %s is %s, waiting for %s: %w", uuid, st, want, ctx.Err())
-		case <-tick.C:
-		}
-	}
+	_, err := virt.WaitForState(ctx, a.c.hv, uuid, a.c.pollInterval(bootPoll), want)
+	return err
 }
 
 // destroyDomain stops and undefines the instance's domain, tolerating one that is already off

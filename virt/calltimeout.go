@@ -2,6 +2,7 @@ package virt
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -110,4 +111,53 @@ func (c *callTimeout) AbortDiskCopy(ctx context.Context, uuid, target string) er
 	ctx, cancel := c.bound(ctx)
 	defer cancel()
 	return c.h.AbortDiskCopy(ctx, uuid, target)
+}
+
+var _ EventSource = (*callTimeout)(nil)
+
+// Watch passes h's lifecycle events through, so that a bounded hypervisor still ends
+// WaitForState at the event; a hypervisor that sends none refuses with ErrUnavailable (the
+// wait then polls). Its ctx is the subscription's life, so d bounds only the subscribing (the
+// first registers with libvirtd, a round trip): a subscription made too late ends at once.
+func (c *callTimeout) Watch(ctx context.Context) (<-chan LifecycleEvent, error) {
+	const op = "register for lifecycle events"
+	src, ok := c.h.(EventSource)
+	if !ok {
+		return nil, &opError{op: op, class: ErrUnavailable, err: fmt.Errorf("%T sends no lifecycle events", c.h)}
+	}
+	sub, cancel := context.WithCancel(ctx)
+	type result struct {
+		ch  <-chan LifecycleEvent
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ch, err := src.Watch(sub)
+		done <- result{ch, err}
+	}()
+	timer := time.NewTimer(c.d)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			cancel()
+			return nil, r.err
+		}
+		context.AfterFunc(ctx, cancel) // the subscription ends with ctx, as h's would
+		return r.ch, nil
+	case <-timer.C:
+		cancel()
+		return nil, &opError{op: op, class: ErrTimeout, err: context.DeadlineExceeded}
+	case <-ctx.Done():
+		cancel()
+		return nil, wrapErr(op, ctx.Err())
+	}
+}
+
+// DroppedEvents implements EventSource: h's count, 0 for a hypervisor without events.
+func (c *callTimeout) DroppedEvents() uint64 {
+	if src, ok := c.h.(EventSource); ok {
+		return src.DroppedEvents()
+	}
+	return 0
 }

@@ -6,6 +6,7 @@ package virt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,7 +21,8 @@ const closeTimeout = 30 * time.Second
 type Conn struct {
 	uri        string
 	lv         *libvirt.Connect
-	namePrefix string // List reports only domains whose names start with it
+	namePrefix string // List and Watch report only domains whose names start with it
+	events     connEvents
 }
 
 // Option adjusts a Conn at Open.
@@ -32,8 +34,11 @@ type Option func(*Conn)
 func WithNamePrefix(prefix string) Option { return func(c *Conn) { c.namePrefix = prefix } }
 
 // Open connects to libvirtd at uri (e.g. "qemu:///system"). A connection that completes after
-// ctx ended is closed in the background.
+// ctx ended is closed in the background. The process's libvirt event loop starts first (see
+// startEventLoop): it must exist before any connection for Watch and keepalives to work; if
+// it cannot be registered the connection still opens and Watch reports why.
 func Open(ctx context.Context, uri string, opts ...Option) (*Conn, error) {
+	_ = startEventLoop()
 	lv, err := call(ctx, "connect to "+uri, func() (*libvirt.Connect, error) {
 		return libvirt.NewConnect(uri)
 	}, func(late *libvirt.Connect) { late.Close() })
@@ -41,6 +46,7 @@ func Open(ctx context.Context, uri string, opts ...Option) (*Conn, error) {
 		return nil, err
 	}
 	c := &Conn{uri: uri, lv: lv, namePrefix: InstanceNamePrefix}
+	c.events.fanout = NewEventFanout()
 	for _, o := range opts {
 		o(c)
 	}
@@ -50,12 +56,14 @@ func Open(ctx context.Context, uri string, opts ...Option) (*Conn, error) {
 // URI returns the libvirt URI the connection was opened with.
 func (c *Conn) URI() string { return c.uri }
 
-// Close closes the connection, waiting at most closeTimeout.
+// Close ends the lifecycle subscriptions (their channels close) and closes the connection,
+// waiting at most closeTimeout.
 func (c *Conn) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
+	evErr := c.closeEvents(ctx)
 	_, err := call(ctx, "close "+c.uri, func() (int, error) { return c.lv.Close() }, nil)
-	return err
+	return errors.Join(evErr, err)
 }
 
 // VersionInfo holds versions in libvirt's encoding, major*1,000,000 + minor*1,000 + micro

@@ -48,6 +48,8 @@ func Run(t *testing.T, newHypervisor func(t *testing.T) virt.Hypervisor, newDoma
 	t.Run("UnknownDomain", s.unknownDomain)
 	t.Run("ExpiredContext", s.expiredContext)
 	t.Run("CopyDiskRefusals", s.copyDiskRefusals)
+	t.Run("Events", s.events)
+	t.Run("EventsSlowSubscriber", s.slowSubscriber)
 }
 
 type suite struct {
@@ -273,6 +275,13 @@ func (s suite) suspendRestore(t *testing.T) {
 	d.wantState("after restore paused", virt.PowerPaused)
 	d.must("resume", h.Resume(ctx(t), d.uuid))
 	d.wantState("after resume", virt.PowerRunning)
+
+	// The image keeps the pause: restored without start paused, it is still paused.
+	d.must("pause", h.Pause(ctx(t), d.uuid))
+	d.must("suspend while paused", h.Suspend(ctx(t), d.uuid))
+	d.must("restore", h.Start(ctx(t), d.uuid, false))
+	d.wantState("after restoring an image saved paused", virt.PowerPaused)
+	d.must("resume restored", h.Resume(ctx(t), d.uuid))
 
 	// Undefine must take the managed-save image with it.
 	d.must("suspend again", h.Suspend(ctx(t), d.uuid))

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"libvirt.org/go/libvirtxml"
@@ -21,14 +22,21 @@ const firstVNCPort = 5900
 // Fake is an in-memory virt.Hypervisor that enforces the life cycle libvirtd enforces (it
 // passes Run): a domain must be defined before it starts, cannot start twice, must be shut
 // off before it is undefined, and so on. Every refused transition is an error of the same
-// class libvirtd's would be. CheckClean reports domains a test left defined.
+// class libvirtd's would be. Every power transition is published as the lifecycle events
+// libvirtd sends for it (fake_events.go). CheckClean reports domains a test left defined.
 type Fake struct {
 	// NamePrefix selects the domains List reports, like virt.WithNamePrefix; set it before use.
 	NamePrefix string
+	// ShutdownDelay is how long a fake guest takes to power off after the ACPI button (0: at
+	// once, within Shutdown); set it before use. A guest paused, stopped or started again
+	// meanwhile forgets the press.
+	ShutdownDelay time.Duration
 
 	mu      sync.Mutex
 	domains map[string]*fakeDomain // by lower-case uuid
 	inject  map[string][]error     // method name -> errors to return next, in order
+
+	events *virt.EventFanout // see fake_events.go
 
 	stats     map[string]virt.DomainStats // by lower-case uuid, set by SetStats (fake_stats.go)
 	statsHang chan struct{}               // while not nil, DomainStats blocks (HangStats)
@@ -39,12 +47,17 @@ type fakeDomain struct {
 	def         *libvirtxml.Domain
 	state       virt.PowerState
 	managedSave bool
-	vncPort     int // 0 while shut off or without VNC
+	savedPaused bool // the managed-save image is of a paused domain: restored, it stays paused
+	vncPort     int  // 0 while shut off or without VNC
+	boots       int  // starts so far, which a delayed shutdown checks
 }
 
 // NewFake returns an empty fake listing virt.InstanceNamePrefix domains.
 func NewFake() *Fake {
-	return &Fake{NamePrefix: virt.InstanceNamePrefix, domains: map[string]*fakeDomain{}, inject: map[string][]error{}}
+	return &Fake{
+		NamePrefix: virt.InstanceNamePrefix, domains: map[string]*fakeDomain{}, inject: map[string][]error{},
+		events: virt.NewEventFanout(),
+	}
 }
 
 // InjectError makes the next call of method (e.g. "Start") fail with err, before any state
@@ -163,41 +176,92 @@ var (
 // Start implements virt.Hypervisor.
 func (f *Fake) Start(ctx context.Context, id string, paused bool) error {
 	return f.transition(ctx, "Start", id, shutOff, func(d *fakeDomain) {
-		d.state = virt.PowerRunning
-		if paused {
-			d.state = virt.PowerPaused
-		}
-		d.managedSave = false // restored
 		d.vncPort = f.allocVNCPort(d)
+		d.boots++
+		switch {
+		case d.managedSave && paused:
+			d.state = virt.PowerPaused
+			f.emit(d, virt.TransitionStarted, "started restored")
+			f.emit(d, virt.TransitionPaused, "suspended paused")
+		case d.managedSave && d.savedPaused:
+			// libvirtd resumes only an image saved running (the header's was_running).
+			d.state = virt.PowerPaused
+			f.emit(d, virt.TransitionStarted, "started restored")
+			f.emit(d, virt.TransitionPaused, "suspended restored")
+		case d.managedSave:
+			d.state = virt.PowerRunning
+			f.emit(d, virt.TransitionStarted, "started restored")
+			f.emit(d, virt.TransitionResumed, "resumed snapshot")
+		case paused:
+			d.state = virt.PowerPaused
+			f.emit(d, virt.TransitionStarted, "started booted")
+			f.emit(d, virt.TransitionPaused, "suspended paused")
+		default:
+			// QEMU's RESUME, as the vCPUs start, comes before the start is reported.
+			d.state = virt.PowerRunning
+			f.emit(d, virt.TransitionResumed, "resumed unpaused")
+			f.emit(d, virt.TransitionStarted, "started booted")
+		}
+		d.managedSave, d.savedPaused = false, false // restored
 	})
 }
 
 // Resume implements virt.Hypervisor.
 func (f *Fake) Resume(ctx context.Context, id string) error {
-	return f.transition(ctx, "Resume", id, []virt.PowerState{virt.PowerPaused}, func(d *fakeDomain) { d.state = virt.PowerRunning })
+	return f.transition(ctx, "Resume", id, []virt.PowerState{virt.PowerPaused}, func(d *fakeDomain) {
+		d.state = virt.PowerRunning
+		f.emit(d, virt.TransitionResumed, "resumed unpaused")
+	})
 }
 
 // Pause implements virt.Hypervisor.
 func (f *Fake) Pause(ctx context.Context, id string) error {
-	return f.transition(ctx, "Pause", id, active, func(d *fakeDomain) { d.state = virt.PowerPaused })
-}
-
-// Shutdown implements virt.Hypervisor: the fake guest powers off at once, unless paused, when
-// it cannot see the button until resumed.
-func (f *Fake) Shutdown(ctx context.Context, id string) error {
-	return f.transition(ctx, "Shutdown", id, active, func(d *fakeDomain) {
-		if d.state == virt.PowerRunning {
-			stop(d)
+	return f.transition(ctx, "Pause", id, active, func(d *fakeDomain) {
+		if d.state == virt.PowerRunning { // pausing a paused domain changes nothing
+			d.state = virt.PowerPaused
+			f.emit(d, virt.TransitionPaused, "suspended paused")
 		}
 	})
 }
 
-// Destroy implements virt.Hypervisor.
-func (f *Fake) Destroy(ctx context.Context, id string) error {
-	return f.transition(ctx, "Destroy", id, active, stop)
+// Shutdown implements virt.Hypervisor: the fake guest powers off at once, or ShutdownDelay
+// later, unless paused, when it cannot see the button until resumed.
+func (f *Fake) Shutdown(ctx context.Context, id string) error {
+	return f.transition(ctx, "Shutdown", id, active, func(d *fakeDomain) {
+		if d.state != virt.PowerRunning {
+			return
+		}
+		if f.ShutdownDelay <= 0 {
+			f.guestPowersOff(d)
+			return
+		}
+		boot := d.boots
+		time.AfterFunc(f.ShutdownDelay, func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.domains[d.uuid] == d && d.boots == boot && d.state == virt.PowerRunning {
+				f.guestPowersOff(d)
+			}
+		})
+	})
 }
 
-// Reboot implements virt.Hypervisor; the fake guest is back at once.
+// guestPowersOff is the guest answering the power button; called with f.mu held.
+func (f *Fake) guestPowersOff(d *fakeDomain) {
+	stop(d)
+	f.emit(d, virt.TransitionStopped, "stopped shutdown")
+}
+
+// Destroy implements virt.Hypervisor.
+func (f *Fake) Destroy(ctx context.Context, id string) error {
+	return f.transition(ctx, "Destroy", id, active, func(d *fakeDomain) {
+		stop(d)
+		f.emit(d, virt.TransitionStopped, "stopped destroyed")
+	})
+}
+
+// Reboot implements virt.Hypervisor; the fake guest is back at once, and the power state
+// never changed, so there is no lifecycle event (libvirtd sends none for a reset).
 func (f *Fake) Reboot(ctx context.Context, id string, hard bool) error {
 	return f.transition(ctx, "Reboot", id, active, func(*fakeDomain) {})
 }
@@ -205,7 +269,13 @@ func (f *Fake) Reboot(ctx context.Context, id string, hard bool) error {
 // Suspend implements virt.Hypervisor.
 func (f *Fake) Suspend(ctx context.Context, id string) error {
 	return f.transition(ctx, "Suspend", id, active, func(d *fakeDomain) {
+		d.savedPaused = d.state == virt.PowerPaused
+		if d.state == virt.PowerRunning { // libvirtd stops the vCPUs before saving memory
+			d.state = virt.PowerPaused
+			f.emit(d, virt.TransitionPaused, "suspended paused")
+		}
 		stop(d)
+		f.emit(d, virt.TransitionStopped, "stopped saved")
 		d.managedSave = true
 	})
 }

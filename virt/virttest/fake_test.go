@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/novalet/novalet/virt"
 )
@@ -14,13 +15,26 @@ func TestFakeConforms(t *testing.T) {
 		f.NamePrefix = ListedPrefix
 		t.Cleanup(func() { f.CheckClean(t) })
 		return f
-	}, func(t *testing.T, name, id string) string {
-		x, err := virt.BuildDomainXML(TestSpec(name, id, "/var/lib/nova/instances"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return x
-	})
+	}, fakeDomainXML)
+}
+
+// A guest slow to answer the power button is still what libvirtd runs.
+func TestFakeConformsWithShutdownDelay(t *testing.T) {
+	Run(t, func(t *testing.T) virt.Hypervisor {
+		f := NewFake()
+		f.NamePrefix = ListedPrefix
+		f.ShutdownDelay = 100 * time.Millisecond
+		t.Cleanup(func() { f.CheckClean(t) })
+		return f
+	}, fakeDomainXML)
+}
+
+func fakeDomainXML(t *testing.T, name, id string) string {
+	x, err := virt.BuildDomainXML(TestSpec(name, id, "/var/lib/nova/instances"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
 }
 
 func TestFakeInjectedErrorsAndLeaks(t *testing.T) {
