@@ -68,3 +68,12 @@ func (k *Connector) DeallocateForInstance(ctx context.Context, instanceUUID stri
 	}
 	return c.DeallocateForInstance(ctx, instanceUUID, vifs)
 }
+
+// PortsActive is Client.PortsActive on the connected client.
+func (k *Connector) PortsActive(ctx context.Context, portIDs []string) (map[string]bool, error) {
+	c, err := k.Client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.PortsActive(ctx, portIDs)
+}
