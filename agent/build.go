@@ -48,19 +48,8 @@ func decodeBuild(req *rpc.Request) (*buildRequest, error) {
 	if err := decodeOptional(req.Args["security_groups"], &b.securityGroups); err != nil {
 		return nil, fmt.Errorf("security_groups: %w", err)
 	}
-	var files [][]string
-	if err := decodeOptional(req.Args["injected_files"], &files); err != nil {
-		return nil, fmt.Errorf("injected_files: %w", err)
-	}
-	for _, f := range files {
-		if len(f) != 2 {
-			return nil, errors.New("injected_files: each entry must be [path, base64 contents]")
-		}
-		data, err := base64.StdEncoding.DecodeString(f[1])
-		if err != nil {
-			return nil, fmt.Errorf("injected_files %s: %w", f[0], err)
-		}
-		b.files = append(b.files, injectedFile{Path: f[0], Contents: data})
+	if b.files, err = decodeInjectedFiles(req.Args["injected_files"]); err != nil {
+		return nil, err
 	}
 	if raw := req.Args["requested_networks"]; len(raw) > 0 && string(raw) != "null" {
 		list, err := ovo.Decode(raw)
@@ -77,6 +66,27 @@ func decodeBuild(req *rpc.Request) (*buildRequest, error) {
 		}
 	}
 	return b, nil
+}
+
+// decodeInjectedFiles reads injected_files, [[path, base64 contents], ...] (nova's
+// _decode_files).
+func decodeInjectedFiles(raw json.RawMessage) ([]injectedFile, error) {
+	var files [][]string
+	if err := decodeOptional(raw, &files); err != nil {
+		return nil, fmt.Errorf("injected_files: %w", err)
+	}
+	var out []injectedFile
+	for _, f := range files {
+		if len(f) != 2 {
+			return nil, errors.New("injected_files: each entry must be [path, base64 contents]")
+		}
+		data, err := base64.StdEncoding.DecodeString(f[1])
+		if err != nil {
+			return nil, fmt.Errorf("injected_files %s: %w", f[0], err)
+		}
+		out = append(out, injectedFile{Path: f[0], Contents: data})
+	}
+	return out, nil
 }
 
 func decodeOptional(raw json.RawMessage, v any) error {

@@ -140,6 +140,7 @@ func (a *Agent) instanceMethods() map[string]rpc.HandlerFunc {
 		"resume_instance":         a.resumeInstance,
 		"snapshot_instance":       a.snapshotInstance,
 		"backup_instance":         a.backupInstance,
+		"rebuild_instance":        a.rebuildInstance,
 		"get_vnc_console":         a.getVNCConsole,
 		"validate_console_port":   a.validateConsolePort,
 		"get_console_output":      a.getConsoleOutput,
