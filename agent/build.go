@@ -48,19 +48,8 @@ func decodeBuild(req *rpc.Request) (*buildRequest, error) {
 	if err := decodeOptional(req.Args["security_groups"], &b.securityGroups); err != nil {
 		return nil, fmt.Errorf("security_groups: %w", err)
 	}
-	var files [][]string
-	if err := decodeOptional(req.Args["injected_files"], &files); err != nil {
-		return nil, fmt.Errorf("injected_files: %w", err)
-	}
-	for _, f := range files {
-		if len(f) != 2 {
-			return nil, errors.New("injected_files: each entry must be [path, base64 contents]")
-		}
-		data, err := base64.StdEncoding.DecodeString(f[1])
-		if err != nil {
-			return nil, fmt.Errorf("injected_files %s: %w", f[0], err)
-		}
-		b.files = append(b.files, injectedFile{Path: f[0], Contents: data})
+	if b.files, err = decodeInjectedFiles(req.Args["injected_files"]); err != nil {
+		return nil, err
 	}
 	if raw := req.Args["requested_networks"]; len(raw) > 0 && string(raw) != "null" {
 		list, err := ovo.Decode(raw)
@@ -77,6 +66,27 @@ func decodeBuild(req *rpc.Request) (*buildRequest, error) {
 		}
 	}
 	return b, nil
+}
+
+// decodeInjectedFiles reads injected_files, [[path, base64 contents], ...] (nova's
+// _decode_files).
+func decodeInjectedFiles(raw json.RawMessage) ([]injectedFile, error) {
+	var files [][]string
+	if err := decodeOptional(raw, &files); err != nil {
+		return nil, fmt.Errorf("injected_files: %w", err)
+	}
+	var out []injectedFile
+	for _, f := range files {
+		if len(f) != 2 {
+			return nil, errors.New("injected_files: each entry must be [path, base64 contents]")
+		}
+		data, err := base64.StdEncoding.DecodeString(f[1])
+		if err != nil {
+			return nil, fmt.Errorf("injected_files %s: %w", f[0], err)
+		}
+		out = append(out, injectedFile{Path: f[0], Contents: data})
+	}
+	return out, nil
 }
 
 func decodeOptional(raw json.RawMessage, v any) error {
@@ -230,7 +240,8 @@ func (a *Agent) buildAndRun(ctx context.Context, rc rpc.Context, b *buildRequest
 		expectTask{taskBlockDeviceMapping}); err != nil {
 		return err
 	}
-	in := spawnInput{Image: b.image, AdminPass: b.adminPassword, Files: b.files, VIFs: b.vifs}
+	in := spawnInput{Image: b.image, AdminPass: b.adminPassword, Files: b.files, VIFs: b.vifs,
+		ConfigDrive: needsConfigDrive(inst, b.image, a.c.opts.ForceConfigDrive)}
 	if len(b.vifs) > 0 {
 		nd, err := netmodel.NetworkDataJSON(b.vifs)
 		if err != nil {
@@ -250,8 +261,7 @@ func (a *Agent) buildAndRun(ctx context.Context, rc rpc.Context, b *buildRequest
 	if err := inst.setSysmeta(map[string]string{"network_allocated": ""}); err != nil {
 		return err
 	}
-	err := a.save(ctx, rc, inst, map[string]any{"power_state": int64(virt.PowerRunning), "vm_state": vmActive,
-		"task_state": nil, "launched_at": nowField()}, expectTask{taskSpawning})
+	err := a.save(ctx, rc, inst, afterSpawn(inst, in.ConfigDrive, virt.PowerRunning), expectTask{taskSpawning})
 	if err != nil {
 		// Deleted (or changed) while spawning: the guest must not outlive the build, as in
 		// nova's _build_resources cleanup; a queued delete then finds nothing left to do.
@@ -263,4 +273,16 @@ func (a *Agent) buildAndRun(ctx context.Context, rc rpc.Context, b *buildRequest
 	log.Info("instance built", "node", a.NodeName())
 	a.updateSchedulerInstanceInfo(ctx, rc, inst)
 	return nil
+}
+
+// afterSpawn is what nova's _update_instance_after_spawn writes: the power state, active, no
+// task, launched_at, and config_drive "True" when the spawn made a config drive the record
+// does not show yet (configdrive.update_instance), so a later spawn of the launched instance
+// (a rebuild) makes one again.
+func afterSpawn(inst *instance, configDrive bool, st virt.PowerState) map[string]any {
+	f := map[string]any{"power_state": int64(st), "vm_state": vmActive, "task_state": nil, "launched_at": nowField()}
+	if configDrive && !hasConfigDrive(inst) {
+		f["config_drive"] = "True"
+	}
+	return f
 }

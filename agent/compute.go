@@ -152,6 +152,7 @@ func (a *Agent) instanceMethods() map[string]rpc.HandlerFunc {
 		"shelve_instance":         a.shelveInstance,
 		"shelve_offload_instance": a.shelveOffloadInstance,
 		"unshelve_instance":       a.unshelveInstance,
+		"rebuild_instance":        a.rebuildInstance,
 		"get_vnc_console":         a.getVNCConsole,
 		"validate_console_port":   a.validateConsolePort,
 		"get_console_output":      a.getConsoleOutput,

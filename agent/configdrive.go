@@ -15,19 +15,33 @@ import (
 var configDriveVersions = []string{"2012-08-10", "2013-04-04", "2013-10-17", "2015-10-15", "2016-06-30",
 	"2016-10-06", "2017-02-22", "2018-08-27", "2020-10-14", "latest"}
 
-// needsConfigDrive is nova's configdrive.required_by: the user asked (config_drive "True"),
-// the operator forces it, or the image says mandatory.
+// needsConfigDrive is nova's configdrive.required_by: the instance has one (config_drive
+// "True": the user asked, or an earlier spawn recorded it), the operator forces it for an
+// instance never launched yet (force_config_drive spares launched guests, which may rely on
+// the metadata service), or the image says mandatory.
 func needsConfigDrive(inst *instance, image map[string]any, force bool) bool {
-	if force {
+	if hasConfigDrive(inst) {
 		return true
 	}
-	if v := strings.ToLower(inst.str("config_drive")); v != "" && v != "false" && v != "0" && v != "no" {
+	if force && !launched(inst) {
 		return true
 	}
 	if props, ok := image["properties"].(map[string]any); ok && props["img_config_drive"] == "mandatory" {
 		return true
 	}
 	return false
+}
+
+// hasConfigDrive reads instance.config_drive, a string field nova treats as a boolean.
+func hasConfigDrive(inst *instance) bool {
+	v := strings.ToLower(inst.str("config_drive"))
+	return v != "" && v != "false" && v != "0" && v != "no"
+}
+
+// launched says whether the instance has launched_at, i.e. was spawned before.
+func launched(inst *instance) bool {
+	v, ok := inst.obj.Get("launched_at")
+	return ok && v != nil
 }
 
 // injectedFile is one of the build's injected_files: a path in the guest and its contents.

@@ -26,13 +26,16 @@ type HostInfo interface {
 
 // NetworkAPI is nova's network API as the compute manager calls it (openstack/neutron's
 // Connector implements it): ports allocated and bound to this host for a build, released on
-// delete or after a failed build.
+// delete or after a failed build, their status read again before a rebuild.
 type NetworkAPI interface {
 	AllocateForInstance(ctx context.Context, userToken string, inst netmodel.InstanceRef, requested []netmodel.RequestedNetwork) ([]netmodel.VIF, error)
 	DeallocateForInstance(ctx context.Context, instanceUUID string, vifs []netmodel.VIF) error
 	// SetupInstanceNetworkOnHost binds the instance's ports to inst.Host (nova's
 	// setup_instance_network_on_host), for an instance arriving on this host (unshelve).
 	SetupInstanceNetworkOnHost(ctx context.Context, inst netmodel.InstanceRef) error
+	// PortsActive says which ports Neutron reports up, for a spawn of an instance whose info
+	// cache may be stale (a rebuild).
+	PortsActive(ctx context.Context, portIDs []string) (map[string]bool, error)
 }
 
 // TapPlugger is the host side of VIFs, the part of netplug.Plugger the manager uses: a tap per

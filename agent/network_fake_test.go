@@ -21,6 +21,7 @@ type fakeNetwork struct {
 	mu               sync.Mutex
 	ports            map[string]string // port id -> instance uuid
 	hosts            map[string]string // port id -> binding:host_id
+	up               map[string]bool   // port id -> status ACTIVE (setUp)
 	macs             int
 	mtu              int
 	failAlloc        error
@@ -30,7 +31,7 @@ type fakeNetwork struct {
 }
 
 func newFakeNetwork() *fakeNetwork {
-	return &fakeNetwork{ports: map[string]string{}, hosts: map[string]string{}, mtu: 1450}
+	return &fakeNetwork{ports: map[string]string{}, hosts: map[string]string{}, up: map[string]bool{}, mtu: 1450}
 }
 
 const testNetworkID = "0c1d2e3f-aaaa-4bbb-8ccc-ddddeeeeffff"
@@ -101,6 +102,29 @@ func (f *fakeNetwork) SetupInstanceNetworkOnHost(ctx context.Context, inst netmo
 		}
 	}
 	return nil
+}
+
+// PortsActive reports the status setUp gave each existing port (DOWN until then).
+func (f *fakeNetwork) PortsActive(ctx context.Context, portIDs []string) (map[string]bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]bool{}
+	for _, id := range portIDs {
+		if _, ok := f.ports[id]; ok {
+			out[id] = f.up[id]
+		}
+	}
+	return out, nil
+}
+
+// setUp sets a port's status, as the L2 agent's report would in Neutron.
+func (f *fakeNetwork) setUp(portID string, up bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.up[portID] = up
 }
 
 // portsOf lists the ports bound for an instance.

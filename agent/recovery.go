@@ -81,6 +81,15 @@ func (a *Agent) recoverInstance(ctx context.Context, rc rpc.Context, inst *insta
 		if err := a.deleteInstance(ctx, rc, inst, log); err != nil && !errors.Is(err, errGone) {
 			log.Error("interrupted delete not finished", "error", err)
 		}
+	case (vm == vmActive || vm == vmStopped) && slices.Contains(rebuildTaskStates, task):
+		// nova sets it to error and leaves the guest as it is: a rebuild from error or a
+		// delete takes it from there. The fault (novalet's addition, as for builds) says why.
+		log.Warn("rebuild interrupted by the last stop; setting the instance to error", "task_state", task)
+		a.addFault(ctx, rc, id, newFault("NovaException", 500, nil,
+			"Rebuild of instance %s interrupted: the compute service stopped during the rebuild", id), "")
+		if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmError, "task_state": nil}, anyTask); err != nil {
+			log.Error("could not set the instance to error", "error", err)
+		}
 	case vm == vmBuilding || slices.Contains(buildTaskStates, task):
 		// nova sets such an instance to error; novalet also removes the half-built guest so
 		// that nothing of it keeps running or holds disk.

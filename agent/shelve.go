@@ -183,8 +183,9 @@ func (a *Agent) unshelve(ctx context.Context, rc rpc.Context, inst *instance, im
 	// shelved, follow it here.
 	ref := netmodel.InstanceRef{UUID: id, ProjectID: inst.str("project_id"), AvailabilityZone: inst.str("availability_zone"),
 		Hostname: inst.str("hostname"), Host: a.opts.Host}
-	vifs := instanceVIFs(inst)
 	err := a.c.network.SetupInstanceNetworkOnHost(ctx, ref)
+	// As for a rebuild: wait only for the ports Neutron reports down (healVIFStatus).
+	vifs := a.healVIFStatus(ctx, rc, inst, instanceVIFs(inst), log)
 	in := spawnInput{Image: image, VIFs: vifs}
 	if err == nil && len(vifs) > 0 {
 		in.NetData, err = netmodel.NetworkDataJSON(vifs)

@@ -35,6 +35,8 @@ type spawnInput struct {
 	Files     []injectedFile
 	VIFs      []netmodel.VIF
 	NetData   []byte // config drive network_data.json
+	// ConfigDrive asks for a config drive (the caller's needsConfigDrive).
+	ConfigDrive bool
 }
 
 // instanceDir is <instances_path>/<uuid>.
@@ -116,7 +118,7 @@ func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in sp
 	if _, err := c.images.CreateOverlay(ctx, base, dir, int64(flavor.RootGB)<<30); err != nil {
 		return imageFault(uuid, imageID, err)
 	}
-	configDrive := needsConfigDrive(inst, in.Image, c.opts.ForceConfigDrive)
+	configDrive := in.ConfigDrive
 	if configDrive {
 		files, err := configDriveFiles(inst, configDriveInput{AdminPass: in.AdminPass, Files: in.Files,
 			NetworkData: in.NetData, DHCPDomain: c.opts.DHCPDomain, DefaultAZ: c.opts.DefaultAZ})

@@ -77,3 +77,12 @@ func (k *Connector) SetupInstanceNetworkOnHost(ctx context.Context, inst netmode
 	}
 	return c.SetupInstanceNetworkOnHost(ctx, inst)
 }
+
+// PortsActive is Client.PortsActive on the connected client.
+func (k *Connector) PortsActive(ctx context.Context, portIDs []string) (map[string]bool, error) {
+	c, err := k.Client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.PortsActive(ctx, portIDs)
+}

@@ -654,3 +654,22 @@ func TestNeutronSetupInstanceNetworkOnHost(t *testing.T) {
 		t.Errorf("no host: %v", err)
 	}
 }
+
+// TestNeutronPortsActive: the status of the named ports in one listing, a port down by its
+// admin counting as active (as in the VIFs), ports gone left out.
+func TestNeutronPortsActive(t *testing.T) {
+	n, f := newTestNeutron(t)
+	f.addPort(map[string]any{"id": "up", "network_id": testNetID, "status": "ACTIVE"})
+	f.addPort(map[string]any{"id": "down", "network_id": testNetID})
+	f.addPort(map[string]any{"id": "off", "network_id": testNetID, "admin_state_up": false})
+	got, err := n.PortsActive(testCtx(t), []string{"up", "down", "off", "gone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || !got["up"] || got["down"] || !got["off"] {
+		t.Errorf("PortsActive = %v", got)
+	}
+	if lists := f.callsTo("GET", "/v2.0/ports"); len(lists) != 1 {
+		t.Errorf("%d port listings, want one", len(lists))
+	}
+}

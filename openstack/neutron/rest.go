@@ -121,3 +121,22 @@ func neutronError(op string, err error, notFound error) error {
 	}
 	return fmt.Errorf("%w: %s: HTTP %d: %s", ErrNeutron, op, u.Actual, msg)
 }
+
+// PortsActive reads the ports' status as nova's network info "active" flag shows it (a port
+// administratively down counts as active, as in buildVIF): what nova's periodic
+// _heal_instance_info_cache would have put in the info cache. Ports Neutron no longer has are
+// left out.
+func (n *Client) PortsActive(ctx context.Context, portIDs []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(portIDs) == 0 {
+		return out, nil
+	}
+	ps, err := n.listPorts(ctx, neutronQuery{"id": portIDs})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		out[p.ID] = !p.AdminStateUp || p.Status == "ACTIVE"
+	}
+	return out, nil
+}
