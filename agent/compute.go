@@ -20,9 +20,12 @@ type ComputeOptions struct {
 	// SnapshotImageFormat is [libvirt] snapshot_image_format; "" keeps the disk's format.
 	SnapshotImageFormat string
 	ForceConfigDrive    bool
-	DHCPDomain          string // [api] dhcp_domain, for the metadata hostname
-	DefaultAZ           string // [DEFAULT] default_availability_zone
-	Glance              config.Glance
+	// PasswordLength is [DEFAULT] password_length, the length of generated admin passwords
+	// (a rescue's); <= 0 takes nova's default 12 (nova would generate an empty one for 0).
+	PasswordLength int
+	DHCPDomain     string // [api] dhcp_domain, for the metadata hostname
+	DefaultAZ      string // [DEFAULT] default_availability_zone
+	Glance         config.Glance
 	// ReclaimInstanceInterval > 0 keeps allocations on delete (soft delete); nova then empties
 	// them instead of deleting.
 	ReclaimInstanceInterval int
@@ -89,6 +92,9 @@ func newCompute(o Options, d Deps) (*compute, error) {
 	if opts.SoftRebootTimeout <= 0 {
 		opts.SoftRebootTimeout = 120 * time.Second
 	}
+	if opts.PasswordLength <= 0 {
+		opts.PasswordLength = defaultPasswordLength
+	}
 	if opts.DHCPDomain == "" {
 		opts.DHCPDomain = "novalocal"
 	}
@@ -140,6 +146,8 @@ func (a *Agent) instanceMethods() map[string]rpc.HandlerFunc {
 		"resume_instance":         a.resumeInstance,
 		"snapshot_instance":       a.snapshotInstance,
 		"backup_instance":         a.backupInstance,
+		"rescue_instance":         a.rescueInstance,
+		"unrescue_instance":       a.unrescueInstance,
 		"get_vnc_console":         a.getVNCConsole,
 		"validate_console_port":   a.validateConsolePort,
 		"get_console_output":      a.getConsoleOutput,

@@ -105,6 +105,7 @@ func computeOptions(cfg *config.Config) agent.ComputeOptions {
 		MaxConcurrentSnapshots:  d.MaxConcurrentSnapshots,
 		SnapshotImageFormat:     cfg.Libvirt.SnapshotImageFormat,
 		ForceConfigDrive:        d.ForceConfigDrive,
+		PasswordLength:          d.PasswordLength,
 		DHCPDomain:              cfg.API.DHCPDomain,
 		DefaultAZ:               d.DefaultAvailabilityZone,
 		Glance:                  cfg.Glance,
