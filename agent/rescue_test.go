@@ -227,7 +227,9 @@ func TestRescueDriverErrorSetsErrorState(t *testing.T) {
 	if left := e.rescueFiles(t, id); len(left) > 0 {
 		t.Errorf("left after a failed rescue: %v", left)
 	}
-	if ev := e.cond.Events(id); !slices.ContainsFunc(ev, func(s string) bool { return strings.HasPrefix(s, "finish compute_rescue_instance") && !strings.HasSuffix(s, " ok") }) {
+	if ev := e.cond.Events(id); !slices.ContainsFunc(ev, func(s string) bool {
+		return strings.HasPrefix(s, "finish compute_rescue_instance") && !strings.HasSuffix(s, " ok")
+	}) {
 		t.Errorf("events %v, want a failed compute_rescue_instance", ev)
 	}
 }
