@@ -26,9 +26,12 @@ type ComputeOptions struct {
 	// ShelvedPollInterval is [DEFAULT] shelved_poll_interval; <= 0 disables the check.
 	ShelvedPollInterval time.Duration
 	ForceConfigDrive    bool
-	DHCPDomain          string // [api] dhcp_domain, for the metadata hostname
-	DefaultAZ           string // [DEFAULT] default_availability_zone
-	Glance              config.Glance
+	// PasswordLength is [DEFAULT] password_length, the length of generated admin passwords
+	// (a rescue's); <= 0 takes nova's default 12 (nova would generate an empty one for 0).
+	PasswordLength int
+	DHCPDomain     string // [api] dhcp_domain, for the metadata hostname
+	DefaultAZ      string // [DEFAULT] default_availability_zone
+	Glance         config.Glance
 	// ReclaimInstanceInterval > 0 keeps allocations on delete (soft delete); nova then empties
 	// them instead of deleting.
 	ReclaimInstanceInterval int
@@ -98,6 +101,9 @@ func newCompute(o Options, d Deps) (*compute, error) {
 	if opts.SoftRebootTimeout <= 0 {
 		opts.SoftRebootTimeout = 120 * time.Second
 	}
+	if opts.PasswordLength <= 0 {
+		opts.PasswordLength = defaultPasswordLength
+	}
 	if opts.DHCPDomain == "" {
 		opts.DHCPDomain = "novalocal"
 	}
@@ -153,6 +159,8 @@ func (a *Agent) instanceMethods() map[string]rpc.HandlerFunc {
 		"shelve_offload_instance": a.shelveOffloadInstance,
 		"unshelve_instance":       a.unshelveInstance,
 		"rebuild_instance":        a.rebuildInstance,
+		"rescue_instance":         a.rescueInstance,
+		"unrescue_instance":       a.unrescueInstance,
 		"get_vnc_console":         a.getVNCConsole,
 		"validate_console_port":   a.validateConsolePort,
 		"get_console_output":      a.getConsoleOutput,

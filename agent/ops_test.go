@@ -457,12 +457,12 @@ func TestConsolesAndUnsupported(t *testing.T) {
 		t.Errorf("console output %q %v", out, err)
 	}
 
-	must(t, stored.Set("task_state", "rescuing"))
+	must(t, stored.Set("task_state", "soft-deleting"))
 	stored.ObjResetChanges()
 	e.cond.PutInstance(stored)
 	methods := e.a.Endpoints()[0].Methods
-	if _, err := methods["rescue_instance"](t.Context(), request(t, "rescue_instance", map[string]any{"instance": stored})); err == nil {
-		t.Error("rescue succeeded")
+	if _, err := methods["soft_delete_instance"](t.Context(), request(t, "soft_delete_instance", map[string]any{"instance": stored})); err == nil {
+		t.Error("soft delete succeeded")
 	}
 	if task, _ := ovo.Value[string](e.cond.Instance(id), "task_state"); task != "" {
 		t.Errorf("task_state %q left after an unsupported cast", task)

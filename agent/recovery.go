@@ -131,6 +131,12 @@ func (a *Agent) recoverInstance(ctx context.Context, rc rpc.Context, inst *insta
 		if err := a.settleOnHost(ctx, rc, inst); err != nil {
 			log.Error("could not settle the interrupted shelve", "error", err)
 		}
+	case task == taskRescuing || task == taskUnrescuing:
+		// nova's _init_instance has no row for these: the task state stays (an admin resets
+		// it), and so do the guest and its rescue files. A rescued instance (vm_state rescued,
+		// no task) goes the default way: its persistent definition is the rescue domain, so
+		// resume_guests_state_on_host_boot starts it rescued.
+		log.Warn("a rescue or unrescue was interrupted by the last stop; left as it is, as nova does", "task_state", task)
 	default:
 		if err := a.recoverPowerTask(ctx, rc, inst, log); err != nil {
 			log.Error("start-up recovery failed; the instance is left as it is", "task_state", task, "error", err)

@@ -132,17 +132,7 @@ func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in sp
 
 	a.phase(metrics.PhaseDisk, phase)
 	phase = time.Now()
-	sysmeta := inst.sysmeta()
-	d := c.opts.Domain
-	xml, err := virt.BuildDomainXML(virt.DomainSpec{
-		UUID: uuid, Name: virt.InstanceName(inst.int("id")), DisplayName: inst.str("display_name"),
-		Flavor: virt.Flavor{Name: flavor.Name, VCPUs: flavor.VCPUs, MemoryMB: flavor.MemoryMB, RootGB: flavor.RootGB},
-		Owner: virt.Owner{UserID: inst.str("user_id"), UserName: sysmeta["owner_user_name"],
-			ProjectID: inst.str("project_id"), ProjectName: sysmeta["owner_project_name"]},
-		ImageID: imageID, InstanceDir: dir, VNCListen: d.VNCListen, ConfigDrive: configDrive, VIFs: domainVIFs(in.VIFs),
-		MachineType: d.MachineType, VirtType: d.VirtType, CPUMode: d.CPUMode, CPUModel: d.CPUModel,
-		DiskCacheMode: d.DiskCacheMode, CreationTime: time.Now(), NovaVersion: d.NovaVersion,
-	})
+	xml, err := virt.BuildDomainXML(c.domainSpec(inst, flavor, imageID, configDrive, in.VIFs))
 	if err != nil {
 		return newFault("BuildAbortException", 500, err, "Build of instance %s aborted: %v", uuid, err)
 	}

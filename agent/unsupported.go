@@ -15,11 +15,12 @@ import (
 
 // unsupportedCasts are casts that carry an instance.
 var unsupportedCasts = []string{
-	"soft_delete_instance", "restore_instance", "prep_resize", "resize_instance",
-	"finish_resize", "confirm_resize", "revert_resize", "finish_revert_resize", "detach_interface", "attach_volume", "detach_volume", "swap_volume",
+	"soft_delete_instance", "restore_instance", "prep_resize", "resize_instance", "finish_resize",
+	"confirm_resize", "revert_resize", "finish_revert_resize", "detach_interface", "attach_volume",
+	"detach_volume", "swap_volume",
 	"volume_snapshot_create", "volume_snapshot_delete", "live_migration",
 	"rollback_live_migration_at_destination", "live_migration_force_complete", "live_migration_abort",
-	"inject_network_info", "rescue_instance", "unrescue_instance", "trigger_crash_dump", "unquiesce_instance",
+	"inject_network_info", "trigger_crash_dump", "unquiesce_instance",
 	"add_fixed_ip_to_instance", "remove_fixed_ip_from_instance",
 }
 

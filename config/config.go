@@ -72,6 +72,7 @@ type Default struct {
 	InitialRAMAllocationRatio   float64  `opt:"initial_ram_allocation_ratio"`
 	InitialDiskAllocationRatio  float64  `opt:"initial_disk_allocation_ratio"`
 	ForceConfigDrive            bool     `opt:"force_config_drive"`
+	PasswordLength              int      `opt:"password_length"`
 	ConfigDriveFormat           string   `opt:"config_drive_format"`
 	MkisofsCmd                  string   `opt:"mkisofs_cmd"`
 	ForceRawImages              bool     `opt:"force_raw_images"`

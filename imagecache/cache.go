@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,10 +30,18 @@ type Cache interface {
 	// size (flavor root_gb 0); a size below it is a *DiskTooSmallError. It returns the disk path.
 	// An existing disk backed by base is accepted as is.
 	CreateOverlay(ctx context.Context, base, instanceDir string, rootSize int64) (string, error)
+	// CreateOverlayAs is CreateOverlay writing <instanceDir>/<name> instead of disk, for the
+	// other disks nova backs by a base file: a rescue's disk.rescue. name is a plain file
+	// name starting with "disk." (see InstanceFileName); anything else is ErrInvalid.
+	CreateOverlayAs(ctx context.Context, base, instanceDir, name string, rootSize int64) (string, error)
 	// BuildConfigDrive writes files (relative paths such as "openstack/latest/meta_data.json")
 	// into an ISO 9660 image labelled config-2 at <instanceDir>/disk.config, replacing any old
 	// one, records it in disk.info, and returns its path.
 	BuildConfigDrive(ctx context.Context, instanceDir string, files map[string][]byte) (string, error)
+	// BuildConfigDriveAs is BuildConfigDrive writing <instanceDir>/<name> instead of
+	// disk.config: a rescue's disk.config.rescue. name starts with "disk.config." and is a
+	// plain file name; anything else is ErrInvalid.
+	BuildConfigDriveAs(ctx context.Context, instanceDir, name string, files map[string][]byte) (string, error)
 	// Prune removes unused base files old enough per [image_cache], and, when free space is
 	// under the watermark, unused ones younger than that. inUse holds the image ids (image_ref,
 	// kernel_id, ramdisk_id) of every instance on this host; bases backing an instance disk
@@ -92,6 +101,18 @@ type Usage struct {
 func BaseName(imageID string) string {
 	sum := sha1.Sum([]byte(imageID))
 	return hex.EncodeToString(sum[:])
+}
+
+// checkInstanceFileName accepts a plain file name in an instance directory that starts with
+// prefix and goes beyond it ("disk.rescue" for "disk."), and is none of the names the cache
+// gives its own files (disk.info, temp files): Prune reads the backing file of every "disk*",
+// and CleanLeftovers removes "*.part.*".
+func checkInstanceFileName(name, prefix string) error {
+	if len(name) <= len(prefix) || !strings.HasPrefix(name, prefix) || strings.ContainsAny(name, "/\\\x00") ||
+		name == "disk.info" || strings.HasPrefix(name, "disk.info.") || strings.Contains(name, ".part") {
+		return classed(ErrInvalid, "%q is not an instance file name starting with %q", name, prefix)
+	}
+	return nil
 }
 
 // validateImageID keeps anything but a canonical UUID away from paths and URLs.

@@ -12,14 +12,25 @@ import (
 // BuildConfigDrive implements Cache: nova's ConfigDriveBuilder.make_drive for the iso9660
 // format, with the ISO written to a temp file and renamed over disk.config.
 func (c *Local) BuildConfigDrive(ctx context.Context, instanceDir string, files map[string][]byte) (string, error) {
-	out, err := c.buildConfigDrive(ctx, instanceDir, files)
+	return c.BuildConfigDriveAs(ctx, instanceDir, "disk.config", files)
+}
+
+// BuildConfigDriveAs implements Cache: a config drive under another name, as a rescue's
+// disk.config.rescue.
+func (c *Local) BuildConfigDriveAs(ctx context.Context, instanceDir, name string, files map[string][]byte) (string, error) {
+	out, err := c.buildConfigDrive(ctx, instanceDir, name, files)
 	if err != nil {
-		return "", fmt.Errorf("imagecache: config drive in %s: %w", instanceDir, err)
+		return "", fmt.Errorf("imagecache: config drive %s in %s: %w", name, instanceDir, err)
 	}
 	return out, nil
 }
 
-func (c *Local) buildConfigDrive(ctx context.Context, instanceDir string, files map[string][]byte) (string, error) {
+func (c *Local) buildConfigDrive(ctx context.Context, instanceDir, name string, files map[string][]byte) (string, error) {
+	if name != "disk.config" {
+		if err := checkInstanceFileName(name, "disk.config."); err != nil {
+			return "", err
+		}
+	}
 	if !filepath.IsAbs(instanceDir) {
 		return "", classed(ErrInvalid, "instance directory %q is not absolute", instanceDir)
 	}
@@ -56,7 +67,7 @@ func (c *Local) buildConfigDrive(ctx context.Context, instanceDir string, files 
 		}
 	}
 
-	out, err := writeInstanceFile(instanceDir, "disk.config", c.opts.Owner, func(tmp string) error {
+	out, err := writeInstanceFile(instanceDir, name, c.opts.Owner, func(tmp string) error {
 		return c.tools.makeISO(ctx, tmp, staging, c.opts.ConfigDrivePublisher)
 	})
 	if err != nil {

@@ -27,6 +27,7 @@ type FakeCall struct {
 	ImageID string // Ensure
 	Path    string // CreateOverlay's base, BuildConfigDrive's instance directory
 	Size    int64  // CreateOverlay's root size
+	Name    string // the file CreateOverlay or BuildConfigDrive writes: "disk", "disk.config", "disk.rescue", ...
 }
 
 var _ Cache = (*Fake)(nil)
@@ -93,18 +94,28 @@ func (f *Fake) Ensure(ctx context.Context, req Request) (string, error) {
 
 // CreateOverlay implements Cache.
 func (f *Fake) CreateOverlay(ctx context.Context, base, instanceDir string, rootSize int64) (string, error) {
-	if err := f.record(FakeCall{Op: "CreateOverlay", Path: base, Size: rootSize}); err != nil {
+	return f.CreateOverlayAs(ctx, base, instanceDir, "disk", rootSize)
+}
+
+// CreateOverlayAs implements Cache; it is recorded as a "CreateOverlay" call.
+func (f *Fake) CreateOverlayAs(ctx context.Context, base, instanceDir, name string, rootSize int64) (string, error) {
+	if err := f.record(FakeCall{Op: "CreateOverlay", Path: base, Size: rootSize, Name: name}); err != nil {
 		return "", err
 	}
-	return f.local.CreateOverlay(ctx, base, instanceDir, rootSize)
+	return f.local.CreateOverlayAs(ctx, base, instanceDir, name, rootSize)
 }
 
 // BuildConfigDrive implements Cache; read the result with ReadFakeConfigDrive.
 func (f *Fake) BuildConfigDrive(ctx context.Context, instanceDir string, files map[string][]byte) (string, error) {
-	if err := f.record(FakeCall{Op: "BuildConfigDrive", Path: instanceDir}); err != nil {
+	return f.BuildConfigDriveAs(ctx, instanceDir, "disk.config", files)
+}
+
+// BuildConfigDriveAs implements Cache; it is recorded as a "BuildConfigDrive" call.
+func (f *Fake) BuildConfigDriveAs(ctx context.Context, instanceDir, name string, files map[string][]byte) (string, error) {
+	if err := f.record(FakeCall{Op: "BuildConfigDrive", Path: instanceDir, Name: name}); err != nil {
 		return "", err
 	}
-	return f.local.BuildConfigDrive(ctx, instanceDir, files)
+	return f.local.BuildConfigDriveAs(ctx, instanceDir, name, files)
 }
 
 // Prune implements Cache.

@@ -107,13 +107,13 @@ func (c *Local) cleanLeftovers(ctx context.Context) ([]string, error) {
 // inside the instance directory.
 const configDriveStagingPrefix = ".configdrive-staging-"
 
-// isInstanceTemp matches the temp names CreateOverlay, BuildConfigDrive and disk.info writes
-// use (and nova's fixed "disk.info.tmp").
+// isInstanceTemp matches the temp names CreateOverlay(As), BuildConfigDrive(As) and disk.info
+// writes use ("<name>.part.*" for a name checkInstanceFileName accepts) and nova's fixed
+// "disk.info.tmp".
 func isInstanceTemp(name string) bool {
-	for _, p := range []string{"disk.part.", "disk.config.part.", "disk.info.tmp"} {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
+	if strings.HasPrefix(name, "disk.info.tmp") {
+		return true
 	}
-	return false
+	i := strings.Index(name, ".part.")
+	return i > 0 && (name[:i] == "disk" || checkInstanceFileName(name[:i], "disk.") == nil)
 }

@@ -7,18 +7,33 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // CreateOverlay implements Cache: nova's Qcow2 image backend creating an instance's root disk.
 func (c *Local) CreateOverlay(ctx context.Context, base, instanceDir string, rootSize int64) (string, error) {
-	disk, err := c.createOverlay(ctx, base, instanceDir, rootSize)
+	return c.CreateOverlayAs(ctx, base, instanceDir, "disk", rootSize)
+}
+
+// CreateOverlayAs implements Cache: the Qcow2 backend creating another disk on a base, as a
+// rescue's disk.rescue.
+func (c *Local) CreateOverlayAs(ctx context.Context, base, instanceDir, name string, rootSize int64) (string, error) {
+	disk, err := c.createOverlay(ctx, base, instanceDir, name, rootSize)
 	if err != nil {
-		return "", fmt.Errorf("imagecache: overlay %s on %s: %w", filepath.Join(instanceDir, "disk"), base, err)
+		return "", fmt.Errorf("imagecache: overlay %s on %s: %w", filepath.Join(instanceDir, name), base, err)
 	}
 	return disk, nil
 }
 
-func (c *Local) createOverlay(ctx context.Context, base, instanceDir string, rootSize int64) (string, error) {
+func (c *Local) createOverlay(ctx context.Context, base, instanceDir, name string, rootSize int64) (string, error) {
+	if name != "disk" {
+		if err := checkInstanceFileName(name, "disk."); err != nil {
+			return "", err
+		}
+		if strings.HasPrefix(name, "disk.config") {
+			return "", classed(ErrInvalid, "%q is a config drive's name, not a disk's", name)
+		}
+	}
 	if err := c.checkBasePath(base); err != nil {
 		return "", err
 	}
@@ -60,7 +75,7 @@ func (c *Local) createOverlay(ctx context.Context, base, instanceDir string, roo
 		return "", err
 	}
 
-	disk := filepath.Join(instanceDir, "disk")
+	disk := filepath.Join(instanceDir, name)
 	if _, err := os.Stat(disk); err == nil {
 		if err := c.checkExistingOverlay(ctx, disk, base); err != nil {
 			return "", err
@@ -69,7 +84,7 @@ func (c *Local) createOverlay(ctx context.Context, base, instanceDir string, roo
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", fsErr(err, "stat %s", disk)
 	}
-	if _, err := writeInstanceFile(instanceDir, "disk", c.opts.Owner, func(tmp string) error {
+	if _, err := writeInstanceFile(instanceDir, name, c.opts.Owner, func(tmp string) error {
 		return c.tools.createOverlay(ctx, tmp, base, info.Format, info.ClusterSize, rootSize)
 	}); err != nil {
 		return "", err

@@ -184,7 +184,7 @@ func (c *Local) backingFilesInUse(ctx context.Context) (map[string]bool, error) 
 		}
 		for _, f := range files {
 			if !f.Type().IsRegular() || !strings.HasPrefix(f.Name(), "disk") ||
-				f.Name() == "disk.info" || f.Name() == "disk.config" {
+				f.Name() == "disk.info" || strings.HasPrefix(f.Name(), "disk.config") {
 				continue
 			}
 			backing, err := readBackingFile(filepath.Join(dir, f.Name()))

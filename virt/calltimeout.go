@@ -95,6 +95,12 @@ func (c *callTimeout) VNCPort(ctx context.Context, uuid string) (int, error) {
 	return c.h.VNCPort(ctx, uuid)
 }
 
+func (c *callTimeout) DomainXML(ctx context.Context, uuid string) (string, error) {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	return c.h.DomainXML(ctx, uuid)
+}
+
 func (c *callTimeout) Metadata(ctx context.Context, uuid string) (InstanceMetadata, error) {
 	ctx, cancel := c.bound(ctx)
 	defer cancel()

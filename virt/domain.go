@@ -38,7 +38,11 @@ type DomainSpec struct {
 
 	VNCListen   string // [vnc] server_listen; empty means no VNC (and no video/tablet), as vnc.enabled=false
 	ConfigDrive bool   // attach <InstanceDir>/disk.config as a cdrom
-	VIFs        []VIF
+	// Rescue makes the domain of a legacy rescue: disk.rescue first (vda, the boot disk),
+	// the root disk second (vdb), disk.config.rescue as the cdrom when ConfigDrive; no
+	// ephemeral or swap disk.
+	Rescue bool
+	VIFs   []VIF
 
 	MachineType   string    // image hw_machine_type / [libvirt] hw_machine_type; default MachinePC
 	VirtType      string    // [libvirt] virt_type; default VirtTypeQEMU

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,12 +84,18 @@ func makeInstanceDir(t *testing.T, spec DomainSpec, base string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2",
-		filepath.Join(spec.InstanceDir, DiskFile)).CombinedOutput(); err != nil {
-		t.Fatalf("qemu-img create overlay: %v\n%s", err, out)
+	disks, drive := []string{DiskFile}, ConfigDriveFile
+	if spec.Rescue {
+		disks, drive = []string{DiskFile, RescueDiskFile}, RescueConfigDriveFile
+	}
+	for _, disk := range disks {
+		if out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2",
+			filepath.Join(spec.InstanceDir, disk)).CombinedOutput(); err != nil {
+			t.Fatalf("qemu-img create overlay: %v\n%s", err, out)
+		}
 	}
 	if spec.ConfigDrive {
-		if err := os.WriteFile(filepath.Join(spec.InstanceDir, ConfigDriveFile), make([]byte, 64<<10), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(spec.InstanceDir, drive), make([]byte, 64<<10), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -122,16 +129,29 @@ func checkDefinedXML(t *testing.T, c *Conn, spec DomainSpec) {
 	if d.Features == nil || d.Features.ACPI == nil || d.Features.APIC == nil || d.Features.VMCoreInfo == nil {
 		t.Errorf("features %+v", d.Features)
 	}
-	wantDisks := 1
+	wantDisks := []string{"vda:" + DiskFile}
+	if spec.Rescue {
+		wantDisks = []string{"vda:" + RescueDiskFile, "vdb:" + DiskFile}
+	}
 	if spec.ConfigDrive {
-		wantDisks = 2
-		cd := d.Devices.Disks[1]
+		cd := d.Devices.Disks[len(d.Devices.Disks)-1]
 		if cd.Device != "cdrom" || cd.ReadOnly == nil || cd.Target.Bus != "ide" || cd.Driver.Type != "raw" {
 			t.Errorf("config drive %+v", cd)
 		}
+		wantDisks = append(wantDisks, "hda:"+filepath.Base(cd.Source.File.File))
+		if spec.Rescue && filepath.Base(cd.Source.File.File) != RescueConfigDriveFile {
+			t.Errorf("rescue config drive is %s", cd.Source.File.File)
+		}
 	}
-	if len(d.Devices.Disks) != wantDisks || d.Devices.Disks[0].Driver.Type != "qcow2" || d.Devices.Disks[0].Target.Dev != "vda" {
-		t.Errorf("disks %+v", d.Devices.Disks)
+	var gotDisks []string
+	for _, disk := range d.Devices.Disks {
+		gotDisks = append(gotDisks, disk.Target.Dev+":"+filepath.Base(disk.Source.File.File))
+		if disk.Device == "disk" && disk.Driver.Type != "qcow2" {
+			t.Errorf("disk %s has type %s", disk.Target.Dev, disk.Driver.Type)
+		}
+	}
+	if strings.Join(gotDisks, " ") != strings.Join(wantDisks, " ") {
+		t.Errorf("disks %v, want %v", gotDisks, wantDisks)
 	}
 	if len(d.Devices.Interfaces) != len(spec.VIFs) {
 		t.Fatalf("interfaces %+v", d.Devices.Interfaces)

@@ -46,7 +46,10 @@ func goldenSpecs() map[string]DomainSpec {
 		MTU:     1500,
 		IPs:     []IP{{Type: "fixed", Address: "192.0.2.10", Version: 4}},
 	}}
-	return map[string]DomainSpec{"nic-none": nicNone, "configdrive-vif": withVIF}
+	// A legacy rescue of the instance above: nova's rescue XML for it.
+	rescue := withVIF
+	rescue.Rescue = true
+	return map[string]DomainSpec{"nic-none": nicNone, "configdrive-vif": withVIF, "rescue-configdrive-vif": rescue}
 }
 
 func TestDomainGolden(t *testing.T) {
@@ -166,6 +169,22 @@ func TestDomainVariants(t *testing.T) {
 		d = build(t, func(s *DomainSpec) { s.Flavor.SwapMB = 512 })
 		if got := targets(d); got != "vda:virtio:disk vdb:virtio:disk.swap hda:ide:disk.config" {
 			t.Errorf("disks %s", got)
+		}
+	})
+	t.Run("rescue boots the rescue disk with the root disk second", func(t *testing.T) {
+		d := build(t, func(s *DomainSpec) { s.Rescue = true; s.Flavor.EphemeralGB = 1; s.Flavor.SwapMB = 512 })
+		if got := targets(d); got != "vda:virtio:disk.rescue vdb:virtio:disk hda:ide:disk.config.rescue" {
+			t.Errorf("rescue disks %s", got)
+		}
+		d = build(t, func(s *DomainSpec) { s.Rescue = true; s.ConfigDrive = false })
+		if got := targets(d); got != "vda:virtio:disk.rescue vdb:virtio:disk" {
+			t.Errorf("rescue disks without a config drive %s", got)
+		}
+		if d.Devices.Disks[0].Driver.Type != "qcow2" || d.Devices.Disks[0].Device != "disk" {
+			t.Errorf("rescue disk %+v, want a qcow2 disk", d.Devices.Disks[0])
+		}
+		if len(d.OS.BootDevices) != 1 || d.OS.BootDevices[0].Dev != "hd" {
+			t.Errorf("boot %+v, want the first disk", d.OS.BootDevices)
 		}
 	})
 	t.Run("kvm gets nova's timers and vhost", func(t *testing.T) {

@@ -51,6 +51,10 @@ type Hypervisor interface {
 	// VNCPort reports the VNC port the running domain listens on (from its live XML). A
 	// shut-off domain is ErrConflict; a domain without VNC is ErrNotFound.
 	VNCPort(ctx context.Context, uuid string) (int, error)
+	// DomainXML returns the domain's persistent definition (what Define set and the next
+	// start uses, without the running guest's live details), which Define accepts back as it
+	// is: nova's rescue keeps it to restore at unrescue.
+	DomainXML(ctx context.Context, uuid string) (string, error)
 	// Metadata reads back the <nova:instance> element the domain was defined with; a domain
 	// without one is ErrNotFound.
 	Metadata(ctx context.Context, uuid string) (InstanceMetadata, error)

@@ -179,6 +179,14 @@ func vncPort(d *libvirtxml.Domain) (int, error) {
 	return 0, fmt.Errorf("no VNC display: %w", ErrNotFound)
 }
 
+// DomainXML implements Hypervisor. The inactive XML is the persistent definition, whatever the
+// domain's state; nova reads the XML of a domain it has just powered off, which is the same.
+func (c *Conn) DomainXML(ctx context.Context, uuid string) (string, error) {
+	return domainCall(ctx, c, "get XML of", uuid, func(d *libvirt.Domain) (string, error) {
+		return d.GetXMLDesc(libvirt.DOMAIN_XML_INACTIVE)
+	})
+}
+
 // Metadata implements Hypervisor.
 func (c *Conn) Metadata(ctx context.Context, uuid string) (InstanceMetadata, error) {
 	return domainCall(ctx, c, "get nova metadata of", uuid, func(d *libvirt.Domain) (InstanceMetadata, error) {

@@ -107,6 +107,7 @@ func computeOptions(cfg *config.Config) agent.ComputeOptions {
 		ShelvedOffloadTime:      d.ShelvedOffloadTime,
 		ShelvedPollInterval:     periodicSpacing(d.ShelvedPollInterval),
 		ForceConfigDrive:        d.ForceConfigDrive,
+		PasswordLength:          d.PasswordLength,
 		DHCPDomain:              cfg.API.DHCPDomain,
 		DefaultAZ:               d.DefaultAvailabilityZone,
 		Glance:                  cfg.Glance,

@@ -50,6 +50,7 @@ func Run(t *testing.T, cfg Config) {
 		{"CreateOverlay", testCreateOverlay},
 		{"CreateOverlayRefusesBadArguments", testCreateOverlayBad},
 		{"BuildConfigDrive", testBuildConfigDrive},
+		{"NamedOverlayAndConfigDrive", testNamedFiles},
 		{"PruneKeepsInUseAndYoung", testPrune},
 		{"UsageCountsBasesInUseAndUnused", testUsage},
 		{"CleanLeftovers", testCleanLeftovers},

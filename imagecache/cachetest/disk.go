@@ -151,6 +151,67 @@ func testBuildConfigDrive(t *testing.T, e *env) {
 	}
 }
 
+// testNamedFiles: a rescue's disk.rescue and disk.config.rescue next to an instance's own disk
+// and drive: made at the base's size, recorded in disk.info, backing files Prune keeps, and
+// names outside the instance's disk files refused.
+func testNamedFiles(t *testing.T, e *env) {
+	_, base := e.ensure(t, 23)
+	rescueID, rescueBase := e.ensure(t, 24)
+	dir := filepath.Join(e.instances, uuid.NewString())
+	disk, err := e.cache.CreateOverlay(testCtx(t), base, dir, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rescue, err := e.cache.CreateOverlayAs(testCtx(t), rescueBase, dir, "disk.rescue", 0)
+	if err != nil {
+		t.Fatalf("CreateOverlayAs: %v", err)
+	}
+	if rescue != filepath.Join(dir, "disk.rescue") {
+		t.Fatalf("rescue disk at %s, want %s/disk.rescue", rescue, dir)
+	}
+	if size, backing := qcow2Header(t, rescue); size != 256<<10 || backing != rescueBase {
+		t.Fatalf("rescue overlay: size %d backing %q; want %d backed by %s", size, backing, 256<<10, rescueBase)
+	}
+	if size, backing := qcow2Header(t, disk); size != 1<<30 || backing != base {
+		t.Fatalf("root disk changed: size %d backing %q", size, backing)
+	}
+	drive, err := e.cache.BuildConfigDriveAs(testCtx(t), dir, "disk.config.rescue", map[string][]byte{"openstack/latest/meta_data.json": []byte(`{"admin_pass": "x"}`)})
+	if err != nil {
+		t.Fatalf("BuildConfigDriveAs: %v", err)
+	}
+	if drive != filepath.Join(dir, "disk.config.rescue") {
+		t.Fatalf("rescue config drive at %s", drive)
+	}
+	if label, got := e.cfg.ReadConfigDrive(t, drive); label != "config-2" || string(got["openstack/latest/meta_data.json"]) != `{"admin_pass": "x"}` {
+		t.Fatalf("rescue config drive: label %q files %v", label, got)
+	}
+	want := `{"` + disk + `": "qcow2", "` + rescue + `": "qcow2", "` + drive + `": "raw"}` + "\n"
+	if got := readFile(t, filepath.Join(dir, "disk.info")); got != want {
+		t.Fatalf("disk.info = %q, want %q", got, want)
+	}
+	// The rescue image's base backs an instance disk: Prune keeps it however old.
+	old := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(rescueBase, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cache.Prune(testCtx(t), map[string]bool{}, time.Now()); err != nil {
+		t.Fatalf("Prune: %v", err)
+	}
+	if _, err := os.Stat(rescueBase); err != nil {
+		t.Fatalf("Prune removed the base of disk.rescue (image %s): %v", rescueID, err)
+	}
+	for _, bad := range []string{"disk", "disk.", "disk.info", "disk.config", "disk.config.x", "../disk.x", "disk.x/y", "disk.x.part.1", "other"} {
+		if _, err := e.cache.CreateOverlayAs(testCtx(t), base, dir, bad, 0); bad != "disk" && !errors.Is(err, imagecache.ErrInvalid) {
+			t.Errorf("CreateOverlayAs %q = %v, want ErrInvalid", bad, err)
+		}
+	}
+	for _, bad := range []string{"disk.config.", "disk.rescue", "disk.info", "disk.config./x", "disk.config.x.part.2"} {
+		if _, err := e.cache.BuildConfigDriveAs(testCtx(t), dir, bad, map[string][]byte{"a": nil}); !errors.Is(err, imagecache.ErrInvalid) {
+			t.Errorf("BuildConfigDriveAs %q = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
 func testPrune(t *testing.T, e *env) {
 	inUseID, inUse := e.ensure(t, 30) // an instance's image_ref
 	_, oldUnused := e.ensure(t, 31)   // nobody's, two days old

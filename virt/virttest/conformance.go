@@ -50,6 +50,7 @@ func Run(t *testing.T, newHypervisor func(t *testing.T) virt.Hypervisor, newDoma
 	t.Run("CopyDiskRefusals", s.copyDiskRefusals)
 	t.Run("Events", s.events)
 	t.Run("EventsSlowSubscriber", s.slowSubscriber)
+	t.Run("DomainXMLRedefine", s.domainXMLRedefine)
 }
 
 type suite struct {
@@ -341,6 +342,8 @@ func (s suite) unknownDomain(t *testing.T) {
 	d.expect("VNC port", err, virt.ErrNotFound)
 	_, err = h.Metadata(ctx(t), id)
 	d.expect("metadata", err, virt.ErrNotFound)
+	_, err = h.DomainXML(ctx(t), id)
+	d.expect("domain XML", err, virt.ErrNotFound)
 	d.expect("copy disk", h.CopyDisk(ctx(t), id, "vda", filepath.Join(t.TempDir(), "copy")), virt.ErrNotFound)
 	d.expect("abort disk copy", h.AbortDiskCopy(ctx(t), id, "vda"), virt.ErrNotFound)
 }
@@ -381,4 +384,55 @@ func (s suite) expiredContext(t *testing.T) {
 	d.expect("list with an expired context", err, virt.ErrTimeout)
 	_, err = h.State(ctx(t), d.uuid)
 	d.expect("state after the expired define", err, virt.ErrNotFound)
+}
+
+// domainXMLRedefine is what a rescue does with a domain: keep its persistent definition,
+// replace it while the guest runs, start the replacement, and later define the kept one back.
+// DomainXML always shows the persistent definition, which Define accepts as it is.
+func (s suite) domainXMLRedefine(t *testing.T) {
+	h := s.newHypervisor(t)
+	d := s.newDomain(t, h, ListedPrefix)
+	d.must("define", h.Define(ctx(t), d.xml))
+	d.must("start", h.Start(ctx(t), d.uuid, false))
+	kept, err := h.DomainXML(ctx(t), d.uuid)
+	d.must("read the definition", err)
+	var def libvirtxml.Domain
+	if err := def.Unmarshal(kept); err != nil {
+		t.Fatalf("DomainXML of %s does not parse: %v", d.name, err)
+	}
+	if def.Name != d.name || !strings.EqualFold(def.UUID, d.uuid) || def.Metadata == nil {
+		t.Fatalf("DomainXML of %s names %q %q (metadata %v)", d.name, def.Name, def.UUID, def.Metadata != nil)
+	}
+	def.Description = "replacement"
+	replacement, err := def.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.must("redefine while running", h.Define(ctx(t), replacement))
+	d.wantState("after redefine", virt.PowerRunning)
+	d.must("destroy", h.Destroy(ctx(t), d.uuid))
+	d.must("start the replacement", h.Start(ctx(t), d.uuid, false))
+	if got := s.description(d); got != "replacement" {
+		t.Errorf("description of the running replacement = %q", got)
+	}
+	d.must("destroy the replacement", h.Destroy(ctx(t), d.uuid))
+	d.must("define the kept definition back", h.Define(ctx(t), kept))
+	if got := s.description(d); got != "" {
+		t.Errorf("description after defining the kept definition back = %q, want none", got)
+	}
+	d.must("start the kept definition", h.Start(ctx(t), d.uuid, false))
+	d.wantState("after start", virt.PowerRunning)
+	s.checkMetadata(d)
+}
+
+// description reads the <description> of the domain's persistent definition.
+func (s suite) description(d *domain) string {
+	d.t.Helper()
+	raw, err := d.h.DomainXML(ctx(d.t), d.uuid)
+	d.must("read the definition", err)
+	var def libvirtxml.Domain
+	if err := def.Unmarshal(raw); err != nil {
+		d.t.Fatalf("DomainXML of %s does not parse: %v", d.name, err)
+	}
+	return def.Description
 }

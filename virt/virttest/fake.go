@@ -333,6 +333,23 @@ func (f *Fake) VNCPort(ctx context.Context, id string) (int, error) {
 	return d.vncPort, nil
 }
 
+// DomainXML implements virt.Hypervisor.
+func (f *Fake) DomainXML(ctx context.Context, id string) (string, error) {
+	if err := f.begin(ctx, "DomainXML"); err != nil {
+		return "", err
+	}
+	defer f.mu.Unlock()
+	d, err := f.domain("DomainXML", id)
+	if err != nil {
+		return "", err
+	}
+	x, err := d.def.Marshal()
+	if err != nil {
+		return "", fmt.Errorf("virttest: DomainXML %s: %w", d.name, err)
+	}
+	return x, nil
+}
+
 // Metadata implements virt.Hypervisor.
 func (f *Fake) Metadata(ctx context.Context, id string) (virt.InstanceMetadata, error) {
 	if err := f.begin(ctx, "Metadata"); err != nil {

@@ -1,0 +1,112 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"libvirt.org/go/libvirtxml"
+)
+
+// Rescue and unrescue (issue 15) against the unmodified Zed control plane: the operator's
+// `openstack server rescue` and `unrescue`, the guest booting from the rescue disk, and a
+// rescued server deleted as tempest's cleanup does.
+
+// domainDisks is the persistent definition's disks as "<target>:<file name>".
+func domainDisks(t *testing.T, id string) string {
+	t.Helper()
+	raw, err := exec.Command("virsh", "-c", "qemu:///system", "dumpxml", "--inactive", id).Output()
+	if err != nil {
+		t.Fatalf("virsh dumpxml %s: %v", id, err)
+	}
+	var d libvirtxml.Domain
+	if err := d.Unmarshal(string(raw)); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, disk := range d.Devices.Disks {
+		out = append(out, disk.Target.Dev+":"+filepath.Base(disk.Source.File.File))
+	}
+	return strings.Join(out, " ")
+}
+
+// waitLoginPrompt waits for the guest's login prompt in a console log that starts afresh at
+// each boot.
+func waitLoginPrompt(t *testing.T, id, what string) {
+	t.Helper()
+	eventually(t, 3*time.Minute, what, func() bool {
+		out, _ := run(t, time.Minute, "openstack", computeAPI, "console", "log", "show", id)
+		return strings.Contains(string(out), "guest-init: login prompt ready")
+	})
+}
+
+func TestRescue(t *testing.T) {
+	requireControlPlane(t)
+	n := startNovalet(t)
+	n.waitNotify(t, "READY=1", 3*time.Minute)
+
+	var created struct {
+		ID string `json:"id"`
+	}
+	openstack(t, &created, computeAPI, "server", "create", "--flavor", "test_flavor", "--image", "guest", "--nic", "none",
+		"--config-drive", "True", "e2e-rescue")
+	id := created.ID
+	trackServer(t, id)
+	settle(t, id, "ACTIVE", "active", 1)
+	waitLoginPrompt(t, id, "the guest's login prompt")
+	dir := filepath.Join(instancesPath, id)
+	if got := domainDisks(t, id); got != "vda:disk hda:disk.config" {
+		t.Fatalf("disks after build: %s", got)
+	}
+
+	// Rescue: the guest boots from disk.rescue, its own disk second, with a rescue config drive.
+	start := time.Now()
+	serverAction(t, "rescue", "--password", "e2e-Rescue-pw", id)
+	settle(t, id, "RESCUE", "rescued", 1)
+	t.Logf("rescue: %v to RESCUE", time.Since(start).Round(time.Millisecond))
+	if got := domainDisks(t, id); got != "vda:disk.rescue vdb:disk hda:disk.config.rescue" {
+		t.Errorf("disks while rescued: %s", got)
+	}
+	for _, f := range []string{"unrescue.xml", "disk.rescue", "disk.config.rescue"} {
+		if !exists(filepath.Join(dir, f)) {
+			t.Errorf("%s missing while rescued", f)
+		}
+	}
+	waitLoginPrompt(t, id, "the rescue guest's login prompt")
+	checkEvent(t, id, "rescue", "compute_rescue_instance")
+
+	// Unrescue: the server's own definition back, the rescue files gone.
+	serverAction(t, "unrescue", id)
+	settle(t, id, "ACTIVE", "active", 1)
+	if got := domainDisks(t, id); got != "vda:disk hda:disk.config" {
+		t.Errorf("disks after unrescue: %s", got)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() == "unrescue.xml" || strings.HasSuffix(e.Name(), ".rescue") {
+			t.Errorf("%s left after unrescue", e.Name())
+		}
+	}
+	waitLoginPrompt(t, id, "the login prompt after unrescue")
+	checkEvent(t, id, "unrescue", "compute_unrescue_instance")
+
+	// A rescued server is deleted whole (tempest's class clean-up).
+	serverAction(t, "rescue", id)
+	settle(t, id, "RESCUE", "rescued", 1)
+	deleteServer(t, id)
+	if hasDomain(t, id) {
+		t.Error("domain still defined after deleting the rescued server")
+	}
+	if exists(dir) {
+		t.Error("instance directory left after deleting the rescued server")
+	}
+	_ = n
+}
