@@ -165,14 +165,15 @@ func (a *Agent) unshelve(ctx context.Context, rc rpc.Context, inst *instance, im
 	if snapshotID == "" {
 		return newFault("NotImplementedError", 501, nil, "novalet does not unshelve volume-backed instances yet")
 	}
-	// nova scrubs these for the spawn, so the new config drive carries no key, and puts them
-	// back before the final save.
-	keyData := inst.str("key_data")
+	// nova scrubs auto_disk_config (and key_data) for the spawn and puts them back before the
+	// final save. key_data is kept here: nova's config drive takes the key from the
+	// instance's keypairs, which it lazy-loads, while novalet falls back to key_data when the
+	// conductor sent the instance without them; scrubbing it would drop the key.
 	var autoDisk any
 	if v, ok := ovo.Value[bool](inst.obj, "auto_disk_config"); ok {
 		autoDisk = v
 	}
-	if err := set(inst.obj, map[string]any{"key_data": nil, "auto_disk_config": false}); err != nil {
+	if err := set(inst.obj, map[string]any{"auto_disk_config": false}); err != nil {
 		return err
 	}
 	// The claim: with Placement it tags the instance with this host and node.
@@ -186,7 +187,7 @@ func (a *Agent) unshelve(ctx context.Context, rc rpc.Context, inst *instance, im
 	err := a.c.network.SetupInstanceNetworkOnHost(ctx, ref)
 	// As for a rebuild: wait only for the ports Neutron reports down (healVIFStatus).
 	vifs := a.healVIFStatus(ctx, rc, inst, instanceVIFs(inst), log)
-	in := spawnInput{Image: image, VIFs: vifs}
+	in := spawnInput{Image: image, VIFs: vifs, ConfigDrive: needsConfigDrive(inst, image, a.c.opts.ForceConfigDrive)}
 	if err == nil && len(vifs) > 0 {
 		in.NetData, err = netmodel.NetworkDataJSON(vifs)
 	}
@@ -198,7 +199,7 @@ func (a *Agent) unshelve(ctx context.Context, rc rpc.Context, inst *instance, im
 		if derr := a.deleteAllocations(ctx, id); derr != nil {
 			log.Error("allocations of the failed unshelve not deleted", "error", derr)
 		}
-		restore := map[string]any{"host": nil, "node": nil, "launched_on": nil, "key_data": nilIfEmpty(keyData)}
+		restore := map[string]any{"host": nil, "node": nil, "launched_on": nil}
 		if autoDisk != nil {
 			restore["auto_disk_config"] = autoDisk
 		}
@@ -215,8 +216,7 @@ func (a *Agent) unshelve(ctx context.Context, rc rpc.Context, inst *instance, im
 	if err != nil {
 		return err
 	}
-	fields := map[string]any{"key_data": nilIfEmpty(keyData), "power_state": int64(st), "vm_state": vmActive,
-		"task_state": nil, "launched_at": nowField()}
+	fields := afterSpawn(inst, in.ConfigDrive, st)
 	if autoDisk != nil {
 		fields["auto_disk_config"] = autoDisk
 	}
@@ -245,12 +245,4 @@ func (a *Agent) deleteShelvedSnapshot(ctx context.Context, rc rpc.Context, image
 	default:
 		log.Error("something wrong happened when trying to delete snapshot from shelved instance", "image_id", imageID, "error", err)
 	}
-}
-
-// nilIfEmpty is None for an empty string field.
-func nilIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }

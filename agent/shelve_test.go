@@ -204,7 +204,7 @@ func exists(path string) bool { _, err := os.Stat(path); return err == nil }
 // 26.2.2 leaves their binding); the unshelve binds them to this host, plugs the taps again and
 // waits for Neutron's network-vif-plugged before the guest runs.
 func TestShelveAndUnshelveOnANetwork(t *testing.T) {
-	e := newOpsEnv(t, vifWait(time.Minute, true))
+	e := newOpsEnv(t, vifWait(time.Minute, true), func(_ *Deps, o *Options) { o.Compute.ForceConfigDrive = true })
 	inst := e.newInstance(t)
 	id, _ := ovo.Value[string](inst, "uuid")
 	e.buildPlugged(t, inst)
@@ -236,6 +236,11 @@ func TestShelveAndUnshelveOnANetwork(t *testing.T) {
 	e.vifEvent(t, id, port, "completed")
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	// The build recorded config_drive True, so the unshelved guest gets its drive again (with
+	// its network data) although force_config_drive spares launched instances.
+	if !exists(e.path + "/" + id + "/disk.config") {
+		t.Error("the unshelved guest has no config drive")
 	}
 	if e.net.bindings != 1 || e.net.bindingHost(port) != "cmp1" {
 		t.Errorf("port binding: %d setups, host %q; want one, cmp1", e.net.bindings, e.net.bindingHost(port))

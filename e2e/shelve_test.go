@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,5 +71,80 @@ func TestShelveAndUnshelve(t *testing.T) {
 	if showServer(t, id) != nil {
 		t.Error("the shelved server survived its delete")
 	}
+	_ = n
+}
+
+// sshEcho waits until the guest at addr answers over SSH with the test key.
+func sshEcho(t *testing.T, addr string) string {
+	t.Helper()
+	var out []byte
+	eventually(t, 3*time.Minute, "ssh cirros@"+addr, func() bool {
+		var err error
+		out, err = exec.Command("ssh", "-i", testKey, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+			"-o", "ConnectTimeout=5", "-o", "BatchMode=yes", "cirros@"+addr, "echo hello from $(hostname)").Output()
+		return err == nil
+	})
+	return string(out)
+}
+
+// TestShelveOnTheNetwork: a server on the flat network keeps its port and address through
+// shelve-offload and unshelve, its tap leaves the bridge while offloaded, and SSH reaches it
+// again on the same address (tempest's unshelve checks).
+func TestShelveOnTheNetwork(t *testing.T) {
+	requireControlPlane(t)
+	hostOnFlatNetwork(t)
+	n := startNovalet(t)
+	n.waitNotify(t, "READY=1", 3*time.Minute)
+	var created struct {
+		ID string `json:"id"`
+	}
+	openstack(t, &created, computeAPI, "server", "create", "--flavor", "test_flavor", "--network", "test_net",
+		"--key-name", "test-key", "--image", "guest", "e2e-shelve-net", "--wait")
+	id := created.ID
+	trackServer(t, id)
+	ports := serverPorts(t, id)
+	if len(ports) != 1 {
+		t.Fatalf("ports %+v", ports)
+	}
+	var s struct {
+		Addresses map[string][]string `json:"addresses"`
+	}
+	openstack(t, &s, computeAPI, "server", "show", id)
+	addr := s.Addresses["test_net"][0]
+	sshEcho(t, addr)
+
+	serverAction(t, "shelve", id)
+	if st := waitStatus(t, id, 5*time.Minute, "SHELVED_OFFLOADED", "ERROR"); st.Status != "SHELVED_OFFLOADED" {
+		t.Fatalf("after shelve: %s (fault %v)", st.Status, st.Fault)
+	}
+	tap := "tap" + ports[0].ID[:11]
+	if mtu, _ := linkMTU(t, tap); mtu != 0 {
+		t.Errorf("%s still on the host while offloaded", tap)
+	}
+	if left := serverPorts(t, id); len(left) != 1 || left[0].ID != ports[0].ID {
+		t.Errorf("ports while offloaded %+v, want %s kept", left, ports[0].ID)
+	}
+	var snaps []struct {
+		ID string `json:"ID"`
+	}
+	openstack(t, &snaps, "image", "list", "--name", "e2e-shelve-net-shelved")
+	for _, i := range snaps {
+		i := i
+		t.Cleanup(func() { _, _ = run(t, time.Minute, "openstack", "image", "delete", i.ID) })
+	}
+
+	serverAction(t, "unshelve", id)
+	settle(t, id, "ACTIVE", "active", 1)
+	openstack(t, &s, computeAPI, "server", "show", id)
+	if got := s.Addresses["test_net"]; len(got) != 1 || got[0] != addr {
+		t.Errorf("address after unshelve %v, want %s", got, addr)
+	}
+	if p := serverPorts(t, id); len(p) != 1 || p[0].ID != ports[0].ID || p[0].Status != "ACTIVE" {
+		t.Errorf("ports after unshelve %+v, want %s ACTIVE", p, ports[0].ID)
+	}
+	if out := sshEcho(t, addr); !strings.Contains(out, "hello from e2e-shelve-net") {
+		t.Errorf("ssh after unshelve said %q", out)
+	}
+	deleteServer(t, id)
 	_ = n
 }
