@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/google/uuid"
@@ -131,12 +132,13 @@ func (a *Agent) recoverInstance(ctx context.Context, rc rpc.Context, inst *insta
 		if err := a.settleOnHost(ctx, rc, inst); err != nil {
 			log.Error("could not settle the interrupted shelve", "error", err)
 		}
-	case task == taskRescuing || task == taskUnrescuing:
-		// nova's _init_instance has no row for these: the task state stays (an admin resets
-		// it), and so do the guest and its rescue files. A rescued instance (vm_state rescued,
-		// no task) goes the default way: its persistent definition is the rescue domain, so
-		// resume_guests_state_on_host_boot starts it rescued.
-		log.Warn("a rescue or unrescue was interrupted by the last stop; left as it is, as nova does", "task_state", task)
+	case vm != vmError && (task == taskRescuing || task == taskUnrescuing):
+		// nova 26.2.2's _init_instance has no row for these and leaves them for ever. novalet
+		// settles them: the instance's own definition, kept in unrescue.xml, is put back and
+		// started and the rescue files go (an interrupted rescue is undone, an interrupted
+		// unrescue finished); without unrescue.xml the rescue never began, and the instance is
+		// settled on what the host shows.
+		a.recoverRescue(ctx, rc, inst, log)
 	default:
 		if err := a.recoverPowerTask(ctx, rc, inst, log); err != nil {
 			log.Error("start-up recovery failed; the instance is left as it is", "task_state", task, "error", err)
@@ -294,4 +296,29 @@ func (a *Agent) settleOnHost(ctx context.Context, rc rpc.Context, inst *instance
 		vm = vmPaused
 	}
 	return a.save(ctx, rc, inst, map[string]any{"vm_state": vm, "task_state": nil, "power_state": int64(st)}, nil)
+}
+
+// recoverRescue settles an instance whose rescue or unrescue the last stop interrupted.
+func (a *Agent) recoverRescue(ctx context.Context, rc rpc.Context, inst *instance, log *slog.Logger) {
+	id, task := inst.uuid(), inst.str("task_state")
+	dir := a.c.instanceDir(id)
+	if _, err := os.Stat(filepath.Join(dir, unrescueXMLFile)); err == nil {
+		log.Info("restoring the instance's own domain after an interrupted rescue or unrescue", "task_state", task)
+		if err := a.driverUnrescue(ctx, id, log); err != nil {
+			log.Error("interrupted rescue not settled; setting the instance to error", "error", err)
+			if serr := a.save(ctx, rc, inst, map[string]any{"vm_state": vmError, "task_state": nil}, nil); serr != nil {
+				log.Error("could not set the instance to error", "error", serr)
+			}
+			return
+		}
+		if task == taskRescuing {
+			a.addFault(ctx, rc, id, newFault("InstanceNotRescuable", 500, nil,
+				"Instance %s cannot be rescued: the compute service stopped during the rescue", id), "")
+		}
+	} else if err := removeRescueFiles(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.Warn("rescue files not removed", "error", err)
+	}
+	if err := a.settleOnHost(ctx, rc, inst); err != nil {
+		log.Error("could not settle the interrupted rescue", "error", err)
+	}
 }

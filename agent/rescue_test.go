@@ -275,25 +275,41 @@ func TestUnrescueFailureSetsErrorState(t *testing.T) {
 	}
 }
 
-// TestRecoveryLeavesRescueStates: nova's _init_instance has no row for rescuing/unrescuing;
-// the task state stays and the guest is not touched. A rescued instance stays rescued.
-func TestRecoveryLeavesRescueStates(t *testing.T) {
+// TestRecoveryRescueStates: nova's _init_instance has no row for rescuing/unrescuing and
+// leaves them for ever; novalet settles them. An interrupted unrescue is finished and an
+// interrupted rescue undone (the instance's own definition back and running, no rescue file
+// left, a fault for the rescue); a rescue stopped before it kept the definition is settled on
+// the host; a rescued instance stays rescued.
+func TestRecoveryRescueStates(t *testing.T) {
 	e := newOpsEnv(t)
 	rescued := e.newRescuable(t, nil)
 	must(t, e.cast(t, rescued, "rescue_instance", taskRescuing, nil))
-	interrupted := e.newRescuable(t, nil)
-	stored := e.cond.Instance(interrupted)
-	must(t, stored.Set("task_state", taskUnrescuing))
-	stored.ObjResetChanges()
-	e.cond.PutInstance(stored)
-	n := len(e.cond.InstanceSaves())
+	unrescuing := e.newRescuable(t, nil)
+	must(t, e.cast(t, unrescuing, "rescue_instance", taskRescuing, nil))
+	rescuing := e.newRescuable(t, nil)
+	must(t, e.cast(t, rescuing, "rescue_instance", taskRescuing, nil))
+	early := e.newRescuable(t, nil)
+	for id, task := range map[string]string{unrescuing: taskUnrescuing, rescuing: taskRescuing, early: taskRescuing} {
+		stored := e.cond.Instance(id)
+		must(t, stored.Set("task_state", task))
+		stored.ObjResetChanges()
+		e.cond.PutInstance(stored)
+	}
 
 	must(t, e.a.recoverInstances(t.Context()))
-	if saves := e.taskSequence(n); len(saves) > 0 {
-		t.Errorf("recovery saved %q", saves)
+	for _, id := range []string{unrescuing, rescuing, early} {
+		if got := e.rescueState(id); got != "active//running" {
+			t.Errorf("interrupted rescue/unrescue after recovery %s, want active//running", got)
+		}
+		if got := e.domainDisks(t, id); strings.Contains(got, "rescue") {
+			t.Errorf("disks after recovery %s, want the instance's own", got)
+		}
+		if left, _ := filepath.Glob(filepath.Join(e.path, id, "*.rescue")); len(left) > 0 {
+			t.Errorf("rescue files left: %v", left)
+		}
 	}
-	if got := e.rescueState(interrupted); got != "active/unrescuing/running" {
-		t.Errorf("interrupted unrescue after recovery %s", got)
+	if f := e.cond.FaultMessages(rescuing); len(f) == 0 || !strings.Contains(f[len(f)-1], "stopped during the rescue") {
+		t.Errorf("faults of the undone rescue %q", f)
 	}
 	if got := e.rescueState(rescued); got != "rescued//running" {
 		t.Errorf("rescued instance after recovery %s", got)

@@ -57,4 +57,4 @@ step vet vet
 # want both cores.
 step unit+component go test -count=1 -p 1 -timeout 30m -tags component ./...
 step fuzz env FUZZTIME="${FUZZTIME:-20s}" bash scripts/fuzz.sh
-step e2e go test -count=1 -p 1 -timeout 40m -tags e2e ./e2e/
+step e2e go test -count=1 -p 1 -timeout 60m -tags e2e ./e2e/
