@@ -35,9 +35,7 @@ func (e *opsEnv) saveSequence(n int) []string {
 // shelved keys, and keeps the instance's own image_ref.
 func TestShelveOffloadThenUnshelve(t *testing.T) {
 	e := newOpsEnv(t)
-	inst := e.newInstance(t)
-	id, _ := ovo.Value[string](inst, "uuid")
-	e.build(t, inst, nil)
+	id := e.running(t)
 	e.pl.Allocate(id, "rp", map[string]int{"VCPU": 1})
 	snap := e.shelvedImage(t, id)
 	n := len(e.cond.InstanceSaves())
@@ -127,9 +125,7 @@ func TestShelveOffloadThenUnshelve(t *testing.T) {
 // snapshot and the shelved keys (nova's start_instance).
 func TestShelveWithoutOffloadThenStart(t *testing.T) {
 	e := newOpsEnv(t, func(_ *Deps, o *Options) { o.Compute.ShelvedOffloadTime = -1 })
-	inst := e.newInstance(t)
-	id, _ := ovo.Value[string](inst, "uuid")
-	e.build(t, inst, nil)
+	id := e.running(t)
 	snap := e.shelvedImage(t, id)
 	if err := e.cast(t, id, "shelve_instance", "shelving", map[string]any{"image_id": snap, "clean_shutdown": false}); err != nil {
 		t.Fatal(err)
@@ -164,9 +160,7 @@ func TestShelveWithoutOffloadThenStart(t *testing.T) {
 // SHELVED_OFFLOADED on no host with no allocations, a fault, and nothing on the host.
 func TestUnshelveFailureGivesBack(t *testing.T) {
 	e := newOpsEnv(t)
-	inst := e.newInstance(t)
-	id, _ := ovo.Value[string](inst, "uuid")
-	e.build(t, inst, nil)
+	id := e.running(t)
 	snap := e.shelvedImage(t, id)
 	if err := e.cast(t, id, "shelve_instance", "shelving", map[string]any{"image_id": snap, "clean_shutdown": true}); err != nil {
 		t.Fatal(err)

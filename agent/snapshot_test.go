@@ -47,6 +47,26 @@ func (e *opsEnv) cast(t *testing.T, id, method, task string, args map[string]any
 	return err
 }
 
+// running builds a new instance (no network) and returns its uuid.
+func (e *opsEnv) running(t *testing.T) string {
+	t.Helper()
+	inst := e.newInstance(t)
+	id, _ := ovo.Value[string](inst, "uuid")
+	e.build(t, inst, nil)
+	return id
+}
+
+// extracted lists the sources the image cache extracted snapshots from, in order.
+func (e *opsEnv) extracted() []string {
+	var out []string
+	for _, c := range e.images.Calls() {
+		if c.Op == "Extract" {
+			out = append(out, c.Path)
+		}
+	}
+	return out
+}
+
 // taskSequence is the task states the instance's saves went through from the n-th save on.
 func (e *opsEnv) taskSequence(n int) []string {
 	var out []string
@@ -62,9 +82,7 @@ func (e *opsEnv) taskSequence(n int) []string {
 // work directory gone. The guest keeps running.
 func TestSnapshotOfRunningGuestFollowsNova(t *testing.T) {
 	e := newOpsEnv(t)
-	inst := e.newInstance(t)
-	id, _ := ovo.Value[string](inst, "uuid")
-	e.build(t, inst, nil)
+	id := e.running(t)
 	imageID := e.snapshotImage(t, id, nil)
 	n := len(e.cond.InstanceSaves())
 	if err := e.cast(t, id, "snapshot_instance", "image_snapshot_pending", map[string]any{"image_id": imageID}); err != nil {
@@ -98,12 +116,7 @@ func TestSnapshotOfRunningGuestFollowsNova(t *testing.T) {
 		}
 	}
 	// The live path: the copy of the disk was extracted, not the disk itself.
-	var extracted []string
-	for _, c := range e.images.Calls() {
-		if c.Op == "Extract" {
-			extracted = append(extracted, c.Path)
-		}
-	}
+	extracted := e.extracted()
 	if len(extracted) != 1 || !strings.HasSuffix(extracted[0], ".delta") {
 		t.Errorf("extracted %v, want the live copy (*.delta)", extracted)
 	}
@@ -126,9 +139,7 @@ func TestSnapshotOfRunningGuestFollowsNova(t *testing.T) {
 // stays off.
 func TestSnapshotOfStoppedGuestIsCold(t *testing.T) {
 	e := newOpsEnv(t)
-	inst := e.newInstance(t)
-	id, _ := ovo.Value[string](inst, "uuid")
-	e.build(t, inst, nil)
+	id := e.running(t)
 	if err := e.cast(t, id, "stop_instance", "powering-off", map[string]any{"clean_shutdown": false}); err != nil {
 		t.Fatal(err)
 	}
@@ -136,12 +147,7 @@ func TestSnapshotOfStoppedGuestIsCold(t *testing.T) {
 	if err := e.cast(t, id, "snapshot_instance", "image_snapshot_pending", map[string]any{"image_id": imageID}); err != nil {
 		t.Fatal(err)
 	}
-	var extracted []string
-	for _, c := range e.images.Calls() {
-		if c.Op == "Extract" {
-			extracted = append(extracted, c.Path)
-		}
-	}
+	extracted := e.extracted()
 	if len(extracted) != 1 || !strings.HasSuffix(extracted[0], "/"+id+"/disk") {
 		t.Errorf("extracted %v, want the instance's disk", extracted)
 	}
@@ -158,9 +164,7 @@ func TestSnapshotOfStoppedGuestIsCold(t *testing.T) {
 // reverted, the guest untouched, nothing left in the work directory.
 func TestSnapshotFailureDeletesTheImage(t *testing.T) {
 	e := newOpsEnv(t)
-	inst := e.newInstance(t)
-	id, _ := ovo.Value[string](inst, "uuid")
-	e.build(t, inst, nil)
+	id := e.running(t)
 	imageID := e.snapshotImage(t, id, nil)
 	e.images.FailNext("Extract", errors.New("qemu-img convert: No space left on device"))
 	if err := e.cast(t, id, "snapshot_instance", "image_snapshot_pending", map[string]any{"image_id": imageID}); err == nil {
@@ -193,9 +197,7 @@ func TestSnapshotFailureDeletesTheImage(t *testing.T) {
 // (tempest test_delete_saving_image): no fault, task state back to None.
 func TestSnapshotOfDeletedImageEndsQuietly(t *testing.T) {
 	e := newOpsEnv(t)
-	inst := e.newInstance(t)
-	id, _ := ovo.Value[string](inst, "uuid")
-	e.build(t, inst, nil)
+	id := e.running(t)
 	imageID := e.snapshotImage(t, id, nil)
 	e.glance.Delete(imageID)
 	if err := e.cast(t, id, "snapshot_instance", "image_snapshot_pending", map[string]any{"image_id": imageID}); err != nil {
@@ -213,9 +215,7 @@ func TestSnapshotOfDeletedImageEndsQuietly(t *testing.T) {
 // nothing is recorded against it.
 func TestSnapshotOfDeletingInstanceDoesNothing(t *testing.T) {
 	e := newOpsEnv(t)
-	inst := e.newInstance(t)
-	id, _ := ovo.Value[string](inst, "uuid")
-	e.build(t, inst, nil)
+	id := e.running(t)
 	imageID := e.snapshotImage(t, id, nil)
 	stale := e.cond.Instance(id)
 	must(t, stale.Set("task_state", "image_snapshot_pending"))
@@ -238,9 +238,7 @@ func TestSnapshotOfDeletingInstanceDoesNothing(t *testing.T) {
 // of that instance and backup type beyond rotation go; other types and instances stay.
 func TestBackupRotates(t *testing.T) {
 	e := newOpsEnv(t)
-	inst := e.newInstance(t)
-	id, _ := ovo.Value[string](inst, "uuid")
-	e.build(t, inst, nil)
+	id := e.running(t)
 	backup := func(backupType string) string {
 		return e.glance.Add(glancetest.Image{ID: uuid.NewString(), DiskFormat: "qcow2", Data: []byte("old"),
 			Properties: map[string]any{"image_type": "backup", "backup_type": backupType, "instance_uuid": id}}).ID

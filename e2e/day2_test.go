@@ -43,8 +43,15 @@ func settle(t *testing.T, id, status, vmState string, power int) {
 	}
 }
 
-// lastEvent returns the event and result of the newest action of the given kind.
-func lastEvent(t *testing.T, id, action string) (string, string) {
+// actionEvent is one event of a server action, as `openstack server event show` lists it.
+type actionEvent struct {
+	Event  string `json:"event"`
+	Result string `json:"result"`
+}
+
+// newestActionEvents returns the events of the newest action of the given kind; ok is false
+// when the server has no such action.
+func newestActionEvents(t *testing.T, id, action string) (events []actionEvent, ok bool) {
 	t.Helper()
 	var actions []struct {
 		RequestID string `json:"Request ID"`
@@ -56,18 +63,31 @@ func lastEvent(t *testing.T, id, action string) (string, string) {
 			continue
 		}
 		var detail struct {
-			Events []struct {
-				Event  string `json:"event"`
-				Result string `json:"result"`
-			} `json:"events"`
+			Events []actionEvent `json:"events"`
 		}
 		openstack(t, &detail, computeAPI, "server", "event", "show", id, a.RequestID)
-		if len(detail.Events) == 0 {
-			return "", ""
-		}
-		return detail.Events[0].Event, detail.Events[0].Result
+		return detail.Events, true
 	}
-	return "", ""
+	return nil, false
+}
+
+// lastEvent returns the event and result of the newest action of the given kind.
+func lastEvent(t *testing.T, id, action string) (string, string) {
+	t.Helper()
+	events, _ := newestActionEvents(t, id, action)
+	if len(events) == 0 {
+		return "", ""
+	}
+	return events[0].Event, events[0].Result
+}
+
+// loginPrompt waits for the test guest's login prompt on the server's console log.
+func loginPrompt(t *testing.T, id string, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, "the login prompt of "+id, func() bool {
+		out, _ := run(t, time.Minute, "openstack", computeAPI, "console", "log", "show", id)
+		return strings.Contains(string(out), "guest-init: login prompt ready")
+	})
 }
 
 func checkEvent(t *testing.T, id, action, wantEvent string) {

@@ -73,19 +73,26 @@ func linkMTU(t *testing.T, dev string) (mtu int, master string) {
 	return links[0].MTU, links[0].Master
 }
 
+// createOnNetwork creates a server of the test guest on test_net with the test key, waits
+// until it is ACTIVE, and deletes it when the test ends.
+func createOnNetwork(t *testing.T, name string) string {
+	t.Helper()
+	var created struct {
+		ID string `json:"id"`
+	}
+	openstack(t, &created, computeAPI, "server", "create", "--flavor", "test_flavor", "--network", "test_net",
+		"--key-name", "test-key", "--image", "guest", name, "--wait")
+	trackServer(t, created.ID)
+	return created.ID
+}
+
 func TestReferenceScenario(t *testing.T) {
 	requireControlPlane(t)
 	hostOnFlatNetwork(t)
 	n := startNovalet(t)
 	n.waitNotify(t, "READY=1", 3*time.Minute)
 
-	var created struct {
-		ID string `json:"id"`
-	}
-	openstack(t, &created, computeAPI, "server", "create", "--flavor", "test_flavor", "--network", "test_net",
-		"--key-name", "test-key", "--image", "guest", "cirros-VM1", "--wait")
-	id := created.ID
-	trackServer(t, id)
+	id := createOnNetwork(t, "cirros-VM1")
 	var s struct {
 		Status    string              `json:"status"`
 		Addresses map[string][]string `json:"addresses"`
@@ -117,14 +124,8 @@ func TestReferenceScenario(t *testing.T) {
 		t.Errorf("%s: mtu %d master %q, want %d brq%s", tap, mtu, master, netw.MTU, netw.ID[:11])
 	}
 
-	var out []byte
-	eventually(t, 3*time.Minute, "ssh cirros@"+addr, func() bool {
-		var err error
-		out, err = exec.Command("ssh", "-i", testKey, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-			"-o", "ConnectTimeout=5", "-o", "BatchMode=yes", "cirros@"+addr, "echo hello from $(hostname)").Output()
-		return err == nil
-	})
-	if !strings.Contains(string(out), "hello from cirros-vm1") {
+	out := sshEcho(t, addr)
+	if !strings.Contains(out, "hello from cirros-vm1") {
 		t.Errorf("ssh said %q", out)
 	}
 

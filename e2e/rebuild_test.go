@@ -32,45 +32,23 @@ func serverImage(t *testing.T, id string) string {
 	return fmt.Sprint(s.Image)
 }
 
-func loginPrompt(t *testing.T, id string, timeout time.Duration) {
-	t.Helper()
-	eventually(t, timeout, "the login prompt of "+id, func() bool {
-		out, _ := run(t, time.Minute, "openstack", computeAPI, "console", "log", "show", id)
-		return strings.Contains(string(out), "guest-init: login prompt ready")
-	})
-}
-
 // checkEvents checks that the newest action of the kind has each event, each a Success.
 func checkEvents(t *testing.T, id, action string, want ...string) {
 	t.Helper()
-	var actions []struct {
-		RequestID string `json:"Request ID"`
-		Action    string `json:"Action"`
-	}
-	openstack(t, &actions, computeAPI, "server", "event", "list", id)
-	for _, a := range actions { // newest first
-		if a.Action != action {
-			continue
-		}
-		var detail struct {
-			Events []struct {
-				Event  string `json:"event"`
-				Result string `json:"result"`
-			} `json:"events"`
-		}
-		openstack(t, &detail, computeAPI, "server", "event", "show", id, a.RequestID)
-		got := map[string]string{}
-		for _, e := range detail.Events {
-			got[e.Event] = e.Result
-		}
-		for _, w := range want {
-			if got[w] != "Success" {
-				t.Errorf("action %s of %s: events %v, want %s Success", action, id, got, w)
-			}
-		}
+	events, ok := newestActionEvents(t, id, action)
+	if !ok {
+		t.Errorf("server %s has no %s action", id, action)
 		return
 	}
-	t.Errorf("server %s has no %s action", id, action)
+	got := map[string]string{}
+	for _, e := range events {
+		got[e.Event] = e.Result
+	}
+	for _, w := range want {
+		if got[w] != "Success" {
+			t.Errorf("action %s of %s: events %v, want %s Success", action, id, got, w)
+		}
+	}
 }
 
 func TestRebuild(t *testing.T) {

@@ -54,10 +54,7 @@ func TestShelveAndUnshelve(t *testing.T) {
 	if s := showServer(t, id); s.Host == "" {
 		t.Error("the unshelved server has no host")
 	}
-	eventually(t, 3*time.Minute, "the unshelved guest's login prompt", func() bool {
-		out, _ := run(t, time.Minute, "openstack", computeAPI, "console", "log", "show", id)
-		return strings.Contains(string(out), "guest-init: login prompt ready")
-	})
+	loginPrompt(t, id, 3*time.Minute)
 	eventually(t, time.Minute, "the shelve snapshot's deletion", func() bool { return showImage(t, snap) == nil || showImage(t, snap).Status == "deleted" })
 	if len(allocations(t, id)) == 0 {
 		t.Error("the unshelved server has no allocations")
@@ -95,13 +92,7 @@ func TestShelveOnTheNetwork(t *testing.T) {
 	hostOnFlatNetwork(t)
 	n := startNovalet(t)
 	n.waitNotify(t, "READY=1", 3*time.Minute)
-	var created struct {
-		ID string `json:"id"`
-	}
-	openstack(t, &created, computeAPI, "server", "create", "--flavor", "test_flavor", "--network", "test_net",
-		"--key-name", "test-key", "--image", "guest", "e2e-shelve-net", "--wait")
-	id := created.ID
-	trackServer(t, id)
+	id := createOnNetwork(t, "e2e-shelve-net")
 	ports := serverPorts(t, id)
 	if len(ports) != 1 {
 		t.Fatalf("ports %+v", ports)

@@ -95,10 +95,7 @@ func TestSnapshotAndBackup(t *testing.T) {
 
 	id := createServers(t, "e2e-snap", "guest", 1)[0]
 	settle(t, id, "ACTIVE", "active", 1)
-	eventually(t, 2*time.Minute, "the guest's login prompt", func() bool {
-		out, _ := run(t, time.Minute, "openstack", computeAPI, "console", "log", "show", id)
-		return strings.Contains(string(out), "guest-init: login prompt ready")
-	})
+	loginPrompt(t, id, 2*time.Minute)
 
 	// Live: the running guest is snapshotted and keeps running.
 	start := time.Now()
@@ -127,10 +124,7 @@ func TestSnapshotAndBackup(t *testing.T) {
 	// The snapshot boots: a server from it reaches its login prompt.
 	from := createServers(t, "e2e-from-snap", live.ID, 1)[0]
 	settle(t, from, "ACTIVE", "active", 1)
-	eventually(t, 3*time.Minute, "the login prompt of the server booted from the snapshot", func() bool {
-		out, _ := run(t, time.Minute, "openstack", computeAPI, "console", "log", "show", from)
-		return strings.Contains(string(out), "guest-init: login prompt ready")
-	})
+	loginPrompt(t, from, 3*time.Minute)
 	deleteServer(t, from)
 
 	// Cold: a stopped server is snapshotted from its disk and stays stopped.
