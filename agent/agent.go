@@ -231,6 +231,7 @@ func (a *Agent) Run(ctx context.Context) {
 	}()
 	wg.Go(func() { a.imageCacheManagerLoop(ctx) })
 	wg.Go(func() { a.shelvedOffloadLoop(ctx) })
+	wg.Go(func() { a.lifecycleLoop(ctx) })
 	go func() {
 		defer wg.Done()
 		a.svc.heartbeat(ctx, a.opts.ReportInterval)

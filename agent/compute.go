@@ -41,6 +41,12 @@ type ComputeOptions struct {
 	ShutdownTimeout      time.Duration // [DEFAULT] shutdown_timeout
 	SoftRebootTimeout    time.Duration // [libvirt] wait_soft_reboot_seconds
 	Console              ConsoleOptions
+	// HandleLifecycleEvents is [workarounds] handle_virt_lifecycle_events: libvirt's lifecycle
+	// events sync a guest's power state as soon as it changes behind nova's back.
+	HandleLifecycleEvents bool
+	// LifecycleEventDelay is how long a "stopped" event waits for a "started" that would
+	// cancel it (a reboot); 0 means nova's 15 s.
+	LifecycleEventDelay time.Duration
 	// SyncPowerStateInterval is [DEFAULT] sync_power_state_interval; <= 0 disables the sync.
 	SyncPowerStateInterval time.Duration
 	// ImageCacheManagerInterval is [image_cache] manager_interval, the spacing of the image
@@ -103,6 +109,9 @@ func newCompute(o Options, d Deps) (*compute, error) {
 	}
 	if opts.PasswordLength <= 0 {
 		opts.PasswordLength = defaultPasswordLength
+	}
+	if opts.LifecycleEventDelay <= 0 {
+		opts.LifecycleEventDelay = 15 * time.Second
 	}
 	if opts.DHCPDomain == "" {
 		opts.DHCPDomain = "novalocal"

@@ -211,6 +211,7 @@ type UpgradeLevels struct {
 // Workarounds is [workarounds].
 type Workarounds struct {
 	ReserveDiskResourceForImageCache bool `opt:"reserve_disk_resource_for_image_cache"`
+	HandleVirtLifecycleEvents        bool `opt:"handle_virt_lifecycle_events"`
 }
 
 // Scheduler is [filter_scheduler] (what a compute node reads of it).

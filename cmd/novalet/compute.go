@@ -117,6 +117,7 @@ func computeOptions(cfg *config.Config) agent.ComputeOptions {
 		Console: agent.ConsoleOptions{VNCEnabled: cfg.VNC.Enabled, NoVNCProxyBaseURL: cfg.VNC.NoVNCProxyBaseURL,
 			ProxyClientAddress: cfg.VNC.ServerProxyclientAddress, TokenTTL: cfg.ConsoleAuth.TokenTTL},
 		SyncPowerStateInterval:      periodicSpacing(d.SyncPowerStateInterval),
+		HandleLifecycleEvents:       cfg.Workarounds.HandleVirtLifecycleEvents,
 		ImageCacheManagerInterval:   periodicSpacing(cfg.ImageCache.ManagerInterval),
 		ResumeGuestsStateOnHostBoot: d.ResumeGuestsStateOnHostBoot,
 		SoftRebootTimeout:           time.Duration(cfg.Libvirt.WaitSoftRebootSeconds) * time.Second,

@@ -497,6 +497,29 @@ func (f *Fake) ObjectAction(ctx context.Context, _ rpc.Context, objinst json.Raw
 		return updates, none, err
 	case "Instance.save":
 		return map[string]json.RawMessage{}, none, f.saveInstance(obj, kwargs)
+	case "Instance.refresh":
+		// nova re-reads the row (with the context's read_deleted) and the conductor sends
+		// back every field that differs from the caller's copy.
+		id, _ := ovo.Value[string](obj, "uuid")
+		stored := f.row(id, "no")
+		if stored == nil {
+			return nil, nil, instanceNotFound(id)
+		}
+		updates := map[string]json.RawMessage{}
+		mine, _ := obj.ToPrimitive()["nova_object.data"].(map[string]any)
+		if data, ok := stored.ToPrimitive()["nova_object.data"].(map[string]any); ok {
+			for k, v := range data {
+				b, err := json.Marshal(v)
+				if err != nil {
+					return nil, nil, err
+				}
+				if old, err := json.Marshal(mine[k]); err == nil && string(old) == string(b) {
+					continue
+				}
+				updates[k] = b
+			}
+		}
+		return updates, none, nil
 	case "Instance.destroy":
 		// nova's instance_destroy soft-deletes the row
 		id, _ := ovo.Value[string](obj, "uuid")
