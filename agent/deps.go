@@ -86,6 +86,7 @@ type Observer interface {
 	PlacementRequest(result metrics.Result)
 	TapOperation(op metrics.TapOp, result metrics.Result)
 	OrphanReaped(kind string)
+	OrphanKept(kind, reason string)
 	ImageUploaded(bytes int)
 }
 
@@ -104,4 +105,5 @@ func (noObserver) SetLibvirtUp(bool)                                         {}
 func (noObserver) PlacementRequest(metrics.Result)                           {}
 func (noObserver) TapOperation(metrics.TapOp, metrics.Result)                {}
 func (noObserver) OrphanReaped(string)                                       {}
+func (noObserver) OrphanKept(string, string)                                 {}
 func (noObserver) ImageUploaded(int)                                         {}

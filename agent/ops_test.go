@@ -508,8 +508,13 @@ func TestRecoveryAfterACrash(t *testing.T) {
 	fid, _ := ovo.Value[string](fine, "uuid")
 	e.build(t, fine, nil)
 
+	obs := &keptObserver{}
+	e.a.obs = obs
 	if err := e.a.recoverInstances(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+	if got := obs.got(); !slices.Equal(got, []string{"instance/unknown_to_cell"}) {
+		t.Errorf("kept in doubt %v, want the stranger counted", got)
 	}
 	if vm, _ := ovo.Value[string](e.cond.Instance(bid), "vm_state"); vm != "error" {
 		t.Errorf("interrupted build: vm_state %q", vm)

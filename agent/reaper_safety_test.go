@@ -1,8 +1,12 @@
 package agent
 
 import (
+	"context"
 	"errors"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -40,12 +44,33 @@ func instanceWithInfoCache(t *testing.T, networkInfo string) *ovo.Object {
 	return inst
 }
 
+// keptObserver records what the reapers left in doubt.
+type keptObserver struct {
+	noObserver
+	mu   sync.Mutex
+	kept []string
+}
+
+func (o *keptObserver) OrphanKept(kind, reason string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.kept = append(o.kept, kind+"/"+reason)
+}
+
+func (o *keptObserver) got() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.kept)
+}
+
 func TestTapReaperNeverTakesALiveGuest(t *testing.T) {
 	const ownedPort, orphanPort, heldPort = "aaaaaaaa-0000-4000-8000-000000000001", "bbbbbbbb-0000-4000-8000-000000000002", "cccccccc-0000-4000-8000-000000000003"
 	owned, orphan, held := netmodel.TapName(ownedPort), netmodel.TapName(orphanPort), netmodel.TapName(heldPort)
 
 	t.Run("orphans go, owned and held-open taps stay", func(t *testing.T) {
 		a, fc, taps, _ := reaperEnv(t)
+		obs := &keptObserver{}
+		a.obs = obs
 		info, _ := netmodel.MarshalNetworkInfo([]netmodel.VIF{{ID: ownedPort}})
 		fc.PutInstance(instanceWithInfoCache(t, info))
 		for _, n := range []string{owned, orphan, held} {
@@ -59,6 +84,9 @@ func TestTapReaperNeverTakesALiveGuest(t *testing.T) {
 		if got := taps.Taps(); len(got) != 2 || got[0] != owned || got[1] != held {
 			t.Fatalf("taps left %v, want %s and %s", got, owned, held)
 		}
+		if got := obs.got(); !slices.Equal(got, []string{"tap/held_open"}) {
+			t.Errorf("kept in doubt %v, want the held-open tap counted", got)
+		}
 		_ = taps.RemoveTap(t.Context(), owned)
 		taps.SetCarrier(held, false)
 		_ = taps.RemoveTap(t.Context(), held)
@@ -66,11 +94,21 @@ func TestTapReaperNeverTakesALiveGuest(t *testing.T) {
 
 	t.Run("an info cache that does not parse stops the pass", func(t *testing.T) {
 		a, fc, taps, _ := reaperEnv(t)
+		obs := &keptObserver{}
+		a.obs = obs
 		fc.PutInstance(instanceWithInfoCache(t, `{"not": "a list of VIFs"}`))
 		taps.AddTap(orphan, "", 1500)
 		if _, err := a.reapTaps(t.Context(), nil); !errors.Is(err, errUntrustedCensus) {
 			t.Fatalf("reapTaps = %v, want an untrusted census", err)
 		}
+		// The periodic pass counts the skipped pass.
+		a.c.net.ReaperInterval = 5 * time.Millisecond
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { a.tapReaperLoop(ctx); close(done) }()
+		waitFor(t, func() bool { return slices.Contains(obs.got(), "tap_pass/census_untrusted") })
+		cancel()
+		<-done
 		if len(taps.Taps()) != 1 {
 			t.Fatal("a tap was removed on a census that could not be read")
 		}

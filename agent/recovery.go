@@ -227,10 +227,12 @@ func (a *Agent) reapOrphans(ctx context.Context, rc rpc.Context, known map[strin
 		if errors.Is(err, errGone) {
 			a.log.Warn("a domain or instance directory belongs to no instance this cell knows; left alone (remove it by hand if it is garbage)",
 				"instance_uuid", id)
+			a.obs.OrphanKept("instance", "unknown_to_cell")
 			continue
 		}
 		if err != nil {
 			a.log.Warn("orphan check failed; left in place", "instance_uuid", id, "error", err)
+			a.obs.OrphanKept("instance", "check_failed")
 			continue
 		}
 		if !deleted {

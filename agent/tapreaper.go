@@ -23,6 +23,9 @@ import (
 func (a *Agent) tapReaperLoop(ctx context.Context) {
 	a.periodic(ctx, "reap_orphan_taps", a.c.net.ReaperInterval, func(ctx context.Context) error {
 		_, err := a.reapTaps(ctx, nil)
+		if errors.Is(err, errUntrustedCensus) {
+			a.obs.OrphanKept("tap_pass", "census_untrusted")
+		}
 		return err
 	})
 }
@@ -80,6 +83,7 @@ func (a *Agent) reapTaps(ctx context.Context, insts []*instance) (int, error) {
 		}
 		if tp.Carrier {
 			a.log.Warn("a tap no instance here owns is held open by a process (a running guest?); left", "tap", name)
+			a.obs.OrphanKept("tap", "held_open")
 			continue
 		}
 		a.log.Warn("removing a tap that belongs to no instance on this host", "tap", name)

@@ -32,6 +32,7 @@ func populated(t *testing.T) (*Metrics, map[string]prometheus.Collector) {
 	m.ImageEvicted(EvictUnused)
 	m.TapOperation(TapPlug, ResultSuccess)
 	m.OrphanReaped("tap")
+	m.OrphanKept("tap", "held_open")
 
 	log := slog.New(slog.DiscardHandler)
 	scrapeTime := map[string]prometheus.Collector{
@@ -135,7 +136,7 @@ var readmeFamilies = []string{
 	"novalet_image_cache_lookups_total", "novalet_image_download_bytes_total", "novalet_image_upload_bytes_total",
 	"novalet_image_download_duration_seconds", "novalet_image_cache_evictions_total",
 	"novalet_image_cache_size_bytes", "novalet_image_cache_images", "novalet_instances_path_free_bytes",
-	"novalet_tap_operations_total", "novalet_orphans_reaped_total", "novalet_taps",
+	"novalet_tap_operations_total", "novalet_orphans_reaped_total", "novalet_orphans_kept_total", "novalet_taps",
 	"novalet_host_inventory_capacity", "novalet_host_inventory_reserved",
 	"novalet_host_inventory_allocation_ratio",
 	"novalet_instance_info", "novalet_instance_vcpus", "novalet_instance_cpu_seconds_total",

@@ -23,7 +23,10 @@ const maxOrphanKinds = 16
 type tapMetrics struct {
 	ops    *prometheus.CounterVec
 	reaped *prometheus.CounterVec
+	kept   *prometheus.CounterVec
 	kinds  *labelGuard
+	// reasons bounds the "reason" label of novalet_orphans_kept_total.
+	reasons *labelGuard
 }
 
 func newTapMetrics() tapMetrics {
@@ -36,12 +39,17 @@ func newTapMetrics() tapMetrics {
 			Name: "novalet_orphans_reaped_total",
 			Help: "Leftovers no instance owns that novalet removed, by kind.",
 		}, []string{"kind"}),
-		kinds: newLabelGuard(maxOrphanKinds),
+		kept: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "novalet_orphans_kept_total",
+			Help: "Leftovers a reaper left in place because it could not be sure no instance owns them, by kind and reason.",
+		}, []string{"kind", "reason"}),
+		kinds:   newLabelGuard(maxOrphanKinds),
+		reasons: newLabelGuard(maxOrphanKinds),
 	}
 }
 
 func (t *tapMetrics) register(reg prometheus.Registerer) {
-	reg.MustRegister(t.ops, t.reaped)
+	reg.MustRegister(t.ops, t.reaped, t.kept)
 }
 
 // TapOperation counts one plug or unplug of a tap.
@@ -57,6 +65,14 @@ func (m *Metrics) TapOperation(op TapOp, result Result) {
 func (m *Metrics) OrphanReaped(kind string) {
 	if m != nil {
 		m.tap.reaped.WithLabelValues(m.tap.kinds.value(kind)).Inc()
+	}
+}
+
+// OrphanKept counts one leftover a reaper left because it was in doubt; kind and reason are
+// constants of the caller's ("tap"/"held_open", "tap_pass"/"census_untrusted", ...).
+func (m *Metrics) OrphanKept(kind, reason string) {
+	if m != nil {
+		m.tap.kept.WithLabelValues(m.tap.kinds.value(kind), m.tap.reasons.value(reason)).Inc()
 	}
 }
 
