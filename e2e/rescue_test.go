@@ -35,16 +35,6 @@ func domainDisks(t *testing.T, id string) string {
 	return strings.Join(out, " ")
 }
 
-// waitLoginPrompt waits for the guest's login prompt in a console log that starts afresh at
-// each boot.
-func waitLoginPrompt(t *testing.T, id, what string) {
-	t.Helper()
-	eventually(t, 3*time.Minute, what, func() bool {
-		out, _ := run(t, time.Minute, "openstack", computeAPI, "console", "log", "show", id)
-		return strings.Contains(string(out), "guest-init: login prompt ready")
-	})
-}
-
 func TestRescue(t *testing.T) {
 	requireControlPlane(t)
 	n := startNovalet(t)
@@ -58,7 +48,7 @@ func TestRescue(t *testing.T) {
 	id := created.ID
 	trackServer(t, id)
 	settle(t, id, "ACTIVE", "active", 1)
-	waitLoginPrompt(t, id, "the guest's login prompt")
+	loginPrompt(t, id, 3*time.Minute)
 	dir := filepath.Join(instancesPath, id)
 	if got := domainDisks(t, id); got != "vda:disk hda:disk.config" {
 		t.Fatalf("disks after build: %s", got)
@@ -77,7 +67,7 @@ func TestRescue(t *testing.T) {
 			t.Errorf("%s missing while rescued", f)
 		}
 	}
-	waitLoginPrompt(t, id, "the rescue guest's login prompt")
+	loginPrompt(t, id, 3*time.Minute)
 	checkEvent(t, id, "rescue", "compute_rescue_instance")
 
 	// Unrescue: the server's own definition back, the rescue files gone.
@@ -95,7 +85,7 @@ func TestRescue(t *testing.T) {
 			t.Errorf("%s left after unrescue", e.Name())
 		}
 	}
-	waitLoginPrompt(t, id, "the login prompt after unrescue")
+	loginPrompt(t, id, 3*time.Minute)
 	checkEvent(t, id, "unrescue", "compute_unrescue_instance")
 
 	// A rescued server is deleted whole (tempest's class clean-up).
@@ -108,5 +98,46 @@ func TestRescue(t *testing.T) {
 	if exists(dir) {
 		t.Error("instance directory left after deleting the rescued server")
 	}
+	_ = n
+}
+
+// TestRescueOnTheNetwork: a rescued server on the flat network keeps its port and address;
+// SSH reaches the rescue guest there (its config drive carries the key), and the server again
+// after unrescue (tempest's rescue checks).
+func TestRescueOnTheNetwork(t *testing.T) {
+	requireControlPlane(t)
+	hostOnFlatNetwork(t)
+	n := startNovalet(t)
+	n.waitNotify(t, "READY=1", 3*time.Minute)
+	id := createOnNetwork(t, "e2e-rescue-net")
+	ports := serverPorts(t, id)
+	var s struct {
+		Addresses map[string][]string `json:"addresses"`
+	}
+	openstack(t, &s, computeAPI, "server", "show", id)
+	addr := s.Addresses["test_net"][0]
+	sshEcho(t, addr)
+
+	serverAction(t, "rescue", id)
+	settle(t, id, "RESCUE", "rescued", 1)
+	if got := domainDisks(t, id); !strings.HasPrefix(got, "vda:disk.rescue vdb:disk") {
+		t.Errorf("rescue disks %s", got)
+	}
+	if out := sshEcho(t, addr); !strings.Contains(out, "hello from e2e-rescue-net") {
+		t.Errorf("ssh into the rescue guest said %q", out)
+	}
+	if p := serverPorts(t, id); len(p) != 1 || p[0].ID != ports[0].ID || p[0].Status != "ACTIVE" {
+		t.Errorf("ports while rescued %+v, want %s ACTIVE", p, ports[0].ID)
+	}
+
+	serverAction(t, "unrescue", id)
+	settle(t, id, "ACTIVE", "active", 1)
+	if got := domainDisks(t, id); strings.Contains(got, "rescue") {
+		t.Errorf("disks after unrescue %s", got)
+	}
+	if out := sshEcho(t, addr); !strings.Contains(out, "hello from e2e-rescue-net") {
+		t.Errorf("ssh after unrescue said %q", out)
+	}
+	deleteServer(t, id)
 	_ = n
 }
