@@ -131,6 +131,16 @@ func (a *Agent) recoverInstance(ctx context.Context, rc rpc.Context, inst *insta
 		if err := a.settleOnHost(ctx, rc, inst); err != nil {
 			log.Error("could not settle the interrupted shelve", "error", err)
 		}
+	case vm != vmError && task == taskResizePrep:
+		// nova clears it; the conductor's migration stays as it was.
+		log.Info("clearing a resize_prep interrupted by the last stop")
+		if err := a.save(ctx, rc, inst, map[string]any{"task_state": nil}, anyTask); err != nil {
+			log.Error("could not clear the task state", "error", err)
+		}
+	case task == taskResizeMigrating:
+		// nova rolls back for safety: finish_revert_migration on this host, then no task.
+		log.Warn("resize interrupted while migrating the disks; reverting it on this host")
+		a.recoverResizeMigrating(ctx, rc, inst, log)
 	case task == taskRescuing || task == taskUnrescuing:
 		// nova's _init_instance has no row for these: the task state stays (an admin resets
 		// it), and so do the guest and its rescue files. A rescued instance (vm_state rescued,
@@ -294,4 +304,17 @@ func (a *Agent) settleOnHost(ctx context.Context, rc rpc.Context, inst *instance
 		vm = vmPaused
 	}
 	return a.save(ctx, rc, inst, map[string]any{"vm_state": vm, "task_state": nil, "power_state": int64(st)}, nil)
+}
+
+// recoverResizeMigrating is nova's _init_instance row for resize_migrating: the directory a
+// resize kept aside goes back, the guest is defined again and started unless it was stopped,
+// and, whatever happened, the task state is cleared.
+func (a *Agent) recoverResizeMigrating(ctx context.Context, rc rpc.Context, inst *instance, log *slog.Logger) {
+	powerOn := inst.sysmeta()[sysmetaOldVMState] != vmStopped
+	if err := a.finishRevertMigration(ctx, inst, powerOn, instanceVIFs(inst), log); err != nil {
+		log.Error("failed to revert the crashed migration", "error", err)
+	}
+	if err := a.save(ctx, rc, inst, map[string]any{"task_state": nil}, anyTask); err != nil {
+		log.Error("could not clear the task state", "error", err)
+	}
 }
