@@ -411,3 +411,24 @@ func mustJSON(t *testing.T, v any) []byte {
 	must(t, err)
 	return b
 }
+
+// TestRecoveryClearsResizePrep: nova clears resize_prep at start-up and touches nothing else.
+func TestRecoveryClearsResizePrep(t *testing.T) {
+	e := newOpsEnv(t)
+	id := e.newResizable(t)
+	stored := e.cond.Instance(id)
+	must(t, stored.Set("task_state", taskResizePrep))
+	e.cond.PutInstance(stored)
+	inst, err := decodeInstance(mustJSON(t, e.cond.Instance(id)))
+	must(t, err)
+	e.a.recoverInstance(t.Context(), request(t, "x", nil).Context, inst)
+	stored = e.cond.Instance(id)
+	vm, _ := ovo.Value[string](stored, "vm_state")
+	task, _ := ovo.Value[string](stored, "task_state")
+	if vm != vmActive || task != "" {
+		t.Fatalf("after recovery: %s/%s", vm, task)
+	}
+	if st, _ := e.hv.State(t.Context(), id); st != virt.PowerRunning {
+		t.Fatalf("guest %v after recovery", st)
+	}
+}
