@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/novalet/novalet/netmodel"
+	"github.com/novalet/novalet/rpc/ovo"
 	"github.com/novalet/novalet/virt"
 )
 
@@ -49,12 +50,9 @@ func (a *Agent) migrateDiskAndPowerOff(ctx context.Context, inst *instance, args
 	if err != nil {
 		return "", err
 	}
-	newRoot, _ := args.flavor.Get("root_gb")
-	newEph, _ := args.flavor.Get("ephemeral_gb")
-	if n, _ := newRoot.(int64); n < int64(cur.RootGB) {
-		return "", &rollbackError{newFault("ResizeError", 500, nil, "Resize error: Unable to resize disk down.")}
-	}
-	if n, _ := newEph.(int64); n < int64(cur.EphemeralGB) {
+	newRoot, _ := ovo.Value[int64](args.flavor, "root_gb")
+	newEph, _ := ovo.Value[int64](args.flavor, "ephemeral_gb")
+	if newRoot < int64(cur.RootGB) || newEph < int64(cur.EphemeralGB) {
 		return "", &rollbackError{newFault("ResizeError", 500, nil, "Resize error: Unable to resize disk down.")}
 	}
 	if dest := args.mig.str("dest_host"); dest != a.opts.Resources.MyIP {
