@@ -108,3 +108,13 @@ func (i *instance) flavorObject(field string) *ovo.Object {
 	f, _ := ovo.Value[*ovo.Object](i.obj, field)
 	return f
 }
+
+// deleteAllocationAfterMove is nova's _delete_allocation_after_move: the migration consumer's
+// allocations (the old flavor's, on the source) go, read and emptied at its generation.
+func (a *Agent) deleteAllocationAfterMove(ctx context.Context, m *migration) error {
+	p := a.rt.reportClient()
+	if p == nil {
+		return errors.New("placement client not available")
+	}
+	return p.EmptyAllocations(ctx, m.uuid())
+}

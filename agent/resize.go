@@ -234,7 +234,7 @@ func (a *Agent) doFinishResize(ctx context.Context, rc rpc.Context, inst *instan
 		return nil
 	}
 	a.errorOutInstance(ctx, rc, inst, "", err, log)
-	if derr := a.deleteAllocations(ctx, args.mig.uuid()); derr != nil {
+	if derr := a.deleteAllocationAfterMove(ctx, args.mig); derr != nil {
 		log.Error("allocations of the migration not deleted", "error", derr)
 	}
 	return err

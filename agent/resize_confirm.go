@@ -54,7 +54,7 @@ func (a *Agent) doConfirmResize(ctx context.Context, rc rpc.Context, inst *insta
 		log.Error("confirm resize failed on the source host; allocations are removed regardless; a hard reboot may correct the instance", "error", err)
 		a.errorOutInstance(ctx, rc, inst, "", err, log)
 	}
-	if derr := a.deleteAllocations(ctx, args.mig.uuid()); derr != nil {
+	if derr := a.deleteAllocationAfterMove(ctx, args.mig); derr != nil {
 		log.Error("allocations of the migration not deleted", "error", derr)
 	}
 	a.deleteSchedulerInstanceInfo(ctx, rc, inst.uuid())

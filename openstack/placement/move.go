@@ -87,3 +87,23 @@ func (p *Client) moveOnce(ctx context.Context, source, target string) (bool, err
 	}
 	return true, nil
 }
+
+// EmptyAllocations is nova's delete_allocation_for_instance without force, as a confirmed
+// resize removes the migration's allocations: the consumer's generation read, then its
+// allocations replaced by none at that generation, so a concurrent change is a conflict
+// rather than lost. A consumer without allocations is success with nothing done.
+func (p *Client) EmptyAllocations(ctx context.Context, consumer string) error {
+	var cur consumerAllocations
+	if err := p.do(ctx, http.MethodGet, "/allocations/"+consumer, moveMicroversion, nil, &cur, 200); err != nil {
+		return err
+	}
+	if len(cur.Allocations) == 0 {
+		return nil
+	}
+	body := movedConsumer{Allocations: map[string]map[string]map[string]int{}, ConsumerGeneration: cur.ConsumerGeneration,
+		ProjectID: cur.ProjectID, UserID: cur.UserID}
+	if err := p.do(ctx, http.MethodPut, "/allocations/"+consumer, moveMicroversion, body, nil, 204); err != nil {
+		return fmt.Errorf("delete allocations of %s: %w", consumer, err)
+	}
+	return nil
+}

@@ -43,4 +43,12 @@ func TestMoveAllocations(t *testing.T) {
 	if got, err := p.ConsumerAllocations(ctx, inst); err != nil || !maps.Equal(got[rp], old) {
 		t.Fatalf("ConsumerAllocations = %v, %v", got, err)
 	}
+	// A confirm empties the migration's allocations at its generation.
+	f.Allocate(mig, rp, old)
+	if err := p.EmptyAllocations(ctx, mig); err != nil || f.HasAllocations(mig) {
+		t.Fatalf("EmptyAllocations = %v, left %v", err, f.Allocations(mig))
+	}
+	if err := p.EmptyAllocations(ctx, mig); err != nil {
+		t.Fatalf("EmptyAllocations of nothing = %v", err)
+	}
 }

@@ -94,6 +94,9 @@ func (f *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case len(parts) == 1 && parts[0] == "allocations" && r.Method == "POST":
 		want("1.28")
 		f.postAllocations(w, body)
+	case len(parts) == 2 && parts[0] == "allocations" && r.Method == "PUT":
+		want("1.28")
+		f.postAllocations(w, map[string]json.RawMessage{parts[1]: mustMarshal(body)})
 	case len(parts) == 2 && parts[0] == "allocations" && r.Method == "GET":
 		want("1.28")
 		a, ok := f.allocations[parts[1]]
@@ -199,6 +202,11 @@ func (f *Server) Provider(uuid string) (ProviderState, bool) {
 		Inventories: maps.Clone(rp.inventories), Traits: slices.Clone(rp.traits)}, true
 }
 
+func mustMarshal(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
 func (rp *fakeRP) generationOrZero() int {
 	if rp == nil {
 		return 0
@@ -206,9 +214,9 @@ func (rp *fakeRP) generationOrZero() int {
 	return rp.generation
 }
 
-// postAllocations is POST /allocations (1.28): every consumer's generation is checked first
-// (null for a consumer without allocations), then each consumer's allocations are replaced,
-// an empty set removing them.
+// postAllocations is POST /allocations (1.28), and PUT /allocations/{consumer} for one
+// consumer: every consumer's generation is checked first (null for a consumer without
+// allocations), then each consumer's allocations are replaced, an empty set removing them.
 func (f *Server) postAllocations(w http.ResponseWriter, body map[string]json.RawMessage) {
 	type consumer struct {
 		Allocations map[string]struct {
