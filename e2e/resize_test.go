@@ -49,6 +49,23 @@ func serverFlavor(t *testing.T, id string) string {
 	return name
 }
 
+// migrationAllocations returns the newest migration of the server and the resource classes
+// its consumer holds in Placement.
+func migrationAllocations(t *testing.T, id string) (string, []map[string]any) {
+	t.Helper()
+	var migs []struct {
+		UUID   string `json:"UUID"`
+		Status string `json:"Status"`
+	}
+	openstack(t, &migs, "--os-compute-api-version=2.80", "server", "migration", "list", "--server", id)
+	if len(migs) == 0 {
+		t.Fatalf("server %s has no migration", id)
+	}
+	var allocs []map[string]any
+	openstack(t, &allocs, "--os-placement-api-version=1.28", "resource", "provider", "allocation", "show", migs[0].UUID)
+	return migs[0].Status, allocs
+}
+
 func TestResize(t *testing.T) {
 	requireControlPlane(t)
 	n := startNovalet(t)
@@ -87,6 +104,9 @@ func TestResize(t *testing.T) {
 		t.Error("<uuid>_resize left after confirm")
 	}
 	checkEvents(t, id, "confirmResize", "compute_confirm_resize")
+	if st, allocs := migrationAllocations(t, id); st != "confirmed" || len(allocs) != 0 {
+		t.Errorf("after confirm: migration %s, its allocations %v", st, allocs)
+	}
 
 	// Resize again, then revert.
 	serverAction(t, "resize", "--flavor", "e2e-resize-large", id)
@@ -106,6 +126,9 @@ func TestResize(t *testing.T) {
 		t.Error("<uuid>_resize left after revert")
 	}
 	checkEvents(t, id, "revertResize", "compute_revert_resize", "compute_finish_revert_resize")
+	if st, allocs := migrationAllocations(t, id); st != "reverted" || len(allocs) != 0 {
+		t.Errorf("after revert: migration %s, its allocations %v", st, allocs)
+	}
 
 	deleteServer(t, id)
 	if hasDomain(t, id) || exists(dir) || exists(dir+"_resize") {
