@@ -72,6 +72,12 @@ type ReportClient interface {
 	DeleteAllocations(ctx context.Context, consumer string) error
 	// ProviderAllocations lists consumer -> resource class -> amount against a provider.
 	ProviderAllocations(ctx context.Context, uuid string) (map[string]map[string]int, error)
+	// MoveAllocations is nova's move_allocations: source's allocations become target's;
+	// moved is false when source held none.
+	MoveAllocations(ctx context.Context, source, target string) (moved bool, err error)
+	// EmptyAllocations removes a consumer's allocations at its consumer generation (nova's
+	// delete_allocation_for_instance without force).
+	EmptyAllocations(ctx context.Context, consumer string) error
 }
 
 // Observer receives the manager's measurements (*metrics.Metrics implements it).

@@ -139,6 +139,16 @@ func (a *Agent) recoverInstance(ctx context.Context, rc rpc.Context, inst *insta
 		// unrescue finished); without unrescue.xml the rescue never began, and the instance is
 		// settled on what the host shows.
 		a.recoverRescue(ctx, rc, inst, log)
+	case vm != vmError && task == taskResizePrep:
+		// nova clears it; the conductor's migration stays as it was.
+		log.Info("clearing a resize_prep interrupted by the last stop")
+		if err := a.save(ctx, rc, inst, map[string]any{"task_state": nil}, anyTask); err != nil {
+			log.Error("could not clear the task state", "error", err)
+		}
+	case task == taskResizeMigrating:
+		// nova rolls back for safety: finish_revert_migration on this host, then no task.
+		log.Warn("resize interrupted while migrating the disks; reverting it on this host")
+		a.recoverResizeMigrating(ctx, rc, inst, log)
 	default:
 		if err := a.recoverPowerTask(ctx, rc, inst, log); err != nil {
 			log.Error("start-up recovery failed; the instance is left as it is", "task_state", task, "error", err)
@@ -322,5 +332,18 @@ func (a *Agent) recoverRescue(ctx context.Context, rc rpc.Context, inst *instanc
 	}
 	if err := a.settleOnHost(ctx, rc, inst); err != nil {
 		log.Error("could not settle the interrupted rescue", "error", err)
+	}
+}
+
+// recoverResizeMigrating is nova's _init_instance row for resize_migrating: the directory a
+// resize kept aside goes back, the guest is defined again and started unless it was stopped,
+// and, whatever happened, the task state is cleared.
+func (a *Agent) recoverResizeMigrating(ctx context.Context, rc rpc.Context, inst *instance, log *slog.Logger) {
+	powerOn := inst.sysmeta()[sysmetaOldVMState] != vmStopped
+	if err := a.finishRevertMigration(ctx, inst, powerOn, instanceVIFs(inst), log); err != nil {
+		log.Error("failed to revert the crashed migration", "error", err)
+	}
+	if err := a.save(ctx, rc, inst, map[string]any{"task_state": nil}, anyTask); err != nil {
+		log.Error("could not clear the task state", "error", err)
 	}
 }

@@ -89,14 +89,17 @@ func (a *Agent) deleteInstance(ctx context.Context, rc rpc.Context, inst *instan
 }
 
 // removeInstanceFromHost is the driver's destroy + cleanup: domain stopped and undefined,
-// taps removed, instance directory removed.
+// taps removed, instance directory (and a resize's <uuid>_resize) removed.
 func (a *Agent) removeInstanceFromHost(ctx context.Context, uuid string, log *slog.Logger, vifs ...netmodel.VIF) error {
 	if err := a.destroyDomain(ctx, uuid, log); err != nil {
 		return fmt.Errorf("destroy domain: %w", err)
 	}
 	a.unplugVIFs(ctx, vifs)
-	if err := os.RemoveAll(a.c.instanceDir(uuid)); err != nil {
-		return fmt.Errorf("instance directory: %w", err)
+	// The libvirt driver's delete_instance_files: the directory a resize kept aside as well.
+	for _, dir := range []string{a.c.instanceDir(uuid), a.c.resizeDir(uuid)} {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("instance directory: %w", err)
+		}
 	}
 	return nil
 }

@@ -15,8 +15,7 @@ import (
 
 // unsupportedCasts are casts that carry an instance.
 var unsupportedCasts = []string{
-	"soft_delete_instance", "restore_instance", "prep_resize", "resize_instance", "finish_resize",
-	"confirm_resize", "revert_resize", "finish_revert_resize", "detach_interface", "attach_volume",
+	"soft_delete_instance", "restore_instance", "detach_interface", "attach_volume",
 	"detach_volume", "swap_volume",
 	"volume_snapshot_create", "volume_snapshot_delete", "live_migration",
 	"rollback_live_migration_at_destination", "live_migration_force_complete", "live_migration_abort",

@@ -34,6 +34,10 @@ type Cache interface {
 	// other disks nova backs by a base file: a rescue's disk.rescue. name is a plain file
 	// name starting with "disk." (see InstanceFileName); anything else is ErrInvalid.
 	CreateOverlayAs(ctx context.Context, base, instanceDir, name string, rootSize int64) (string, error)
+	// GrowDisk grows the qcow2 disk <instanceDir>/disk to size bytes of virtual size, as
+	// nova's resize_image grows a resized instance's root disk (qemu-img resize). A disk as
+	// big or bigger is left alone: disks never shrink. A missing disk is ErrNotFound.
+	GrowDisk(ctx context.Context, instanceDir string, size int64) error
 	// BuildConfigDrive writes files (relative paths such as "openstack/latest/meta_data.json")
 	// into an ISO 9660 image labelled config-2 at <instanceDir>/disk.config, replacing any old
 	// one, records it in disk.info, and returns its path.

@@ -105,6 +105,14 @@ func (f *Fake) CreateOverlayAs(ctx context.Context, base, instanceDir, name stri
 	return f.local.CreateOverlayAs(ctx, base, instanceDir, name, rootSize)
 }
 
+// GrowDisk implements Cache; it is recorded as a "GrowDisk" call.
+func (f *Fake) GrowDisk(ctx context.Context, instanceDir string, size int64) error {
+	if err := f.record(FakeCall{Op: "GrowDisk", Path: instanceDir, Size: size}); err != nil {
+		return err
+	}
+	return f.local.GrowDisk(ctx, instanceDir, size)
+}
+
 // BuildConfigDrive implements Cache; read the result with ReadFakeConfigDrive.
 func (f *Fake) BuildConfigDrive(ctx context.Context, instanceDir string, files map[string][]byte) (string, error) {
 	return f.BuildConfigDriveAs(ctx, instanceDir, "disk.config", files)

@@ -93,6 +93,15 @@ func (t fakeTools) createOverlay(ctx context.Context, path, backing, backingForm
 	return os.WriteFile(path, FakeQcow2(uint64(size), backing), 0o644)
 }
 
+// resize rewrites the fake qcow2 header with the new virtual size, keeping the backing file.
+func (t fakeTools) resize(ctx context.Context, path string, size int64) error {
+	info, err := t.info(ctx, path, "qcow2")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, FakeQcow2(uint64(size), info.BackingFile), 0o644)
+}
+
 // FakeQcow2 returns a minimal qcow2 version 3 header (no data) with the given virtual size
 // and backing file name: enough for signature checks and backing-file scans. Tests use it to
 // build images that look like qcow2 without qemu-img.

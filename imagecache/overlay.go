@@ -117,3 +117,32 @@ func (c *Local) checkExistingOverlay(ctx context.Context, disk, base string) err
 	}
 	return nil
 }
+
+// GrowDisk implements Cache: the root disk of a resize grows to the new flavor's root_gb.
+func (c *Local) GrowDisk(ctx context.Context, instanceDir string, size int64) error {
+	if !filepath.IsAbs(instanceDir) {
+		return classed(ErrInvalid, "instance directory %q is not absolute", instanceDir)
+	}
+	if size < 0 {
+		return classed(ErrInvalid, "negative disk size %d", size)
+	}
+	disk := filepath.Join(instanceDir, "disk")
+	if _, err := os.Stat(disk); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return classedErr(ErrNotFound, err, "instance disk")
+		}
+		return fsErr(err, "stat %s", disk)
+	}
+	info, err := c.tools.info(ctx, disk, "qcow2")
+	if err != nil {
+		return fmt.Errorf("imagecache: grow %s: %w", disk, err)
+	}
+	if size <= info.VirtualSize {
+		return nil
+	}
+	if err := c.tools.resize(ctx, disk, size); err != nil {
+		return fmt.Errorf("imagecache: grow %s to %d: %w", disk, size, err)
+	}
+	c.log.Info("instance disk grown", "path", disk, "from", info.VirtualSize, "size", size)
+	return nil
+}

@@ -31,6 +31,8 @@ type diskTool interface {
 	convert(ctx context.Context, src, srcFormat, dst, format string, compress bool) error
 	createOverlay(ctx context.Context, path, backing, backingFormat string, clusterSize, size int64) error
 	makeISO(ctx context.Context, out, srcDir, publisher string) error
+	// resize sets a qcow2 image's virtual size (qemu-img resize -f qcow2).
+	resize(ctx context.Context, path string, size int64) error
 }
 
 // hostTools runs the host's qemu-img and genisoimage with nova's arguments.
@@ -159,6 +161,12 @@ func (t *hostTools) createOverlay(ctx context.Context, path, backing, backingFor
 		args = append(args, strconv.FormatInt(size, 10))
 	}
 	_, err := run(ctx, t.timeout, t.qemuImg, args...)
+	return err
+}
+
+// resize is nova's resize_image: qemu-img resize with the format stated, never probed.
+func (t *hostTools) resize(ctx context.Context, path string, size int64) error {
+	_, err := run(ctx, t.timeout, t.qemuImg, "resize", "-f", "qcow2", path, strconv.FormatInt(size, 10))
 	return err
 }
 

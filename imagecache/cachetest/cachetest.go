@@ -49,6 +49,7 @@ func Run(t *testing.T, cfg Config) {
 		{"EnsureAllWaitersLeavingStopsDownload", testEnsureAllLeave},
 		{"CreateOverlay", testCreateOverlay},
 		{"CreateOverlayRefusesBadArguments", testCreateOverlayBad},
+		{"GrowDisk", testGrowDisk},
 		{"BuildConfigDrive", testBuildConfigDrive},
 		{"NamedOverlayAndConfigDrive", testNamedFiles},
 		{"PruneKeepsInUseAndYoung", testPrune},

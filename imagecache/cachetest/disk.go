@@ -99,6 +99,34 @@ func testCreateOverlayBad(t *testing.T, e *env) {
 	}
 }
 
+// testGrowDisk: a resize grows the overlay, keeps its backing file, and never shrinks it.
+func testGrowDisk(t *testing.T, e *env) {
+	_, base := e.ensure(t, 23)
+	dir := filepath.Join(e.instances, uuid.NewString())
+	disk, err := e.cache.CreateOverlay(testCtx(t), base, dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cache.GrowDisk(testCtx(t), dir, 2<<30); err != nil {
+		t.Fatalf("GrowDisk: %v", err)
+	}
+	if size, backing := qcow2Header(t, disk); size != 2<<30 || backing != base {
+		t.Fatalf("grown disk: size %d backing %q; want %d backed by %s", size, backing, 2<<30, base)
+	}
+	if err := e.cache.GrowDisk(testCtx(t), dir, 1<<30); err != nil {
+		t.Fatalf("GrowDisk to a smaller size: %v", err)
+	}
+	if size, _ := qcow2Header(t, disk); size != 2<<30 {
+		t.Fatalf("a smaller size shrank the disk to %d", size)
+	}
+	if err := e.cache.GrowDisk(testCtx(t), filepath.Join(e.instances, uuid.NewString()), 1<<30); !errors.Is(err, imagecache.ErrNotFound) {
+		t.Fatalf("GrowDisk without a disk = %v, want ErrNotFound", err)
+	}
+	if err := e.cache.GrowDisk(testCtx(t), "relative", 1<<30); !errors.Is(err, imagecache.ErrInvalid) {
+		t.Fatalf("GrowDisk of a relative directory = %v, want ErrInvalid", err)
+	}
+}
+
 func testBuildConfigDrive(t *testing.T, e *env) {
 	_, base := e.ensure(t, 22)
 	dir := filepath.Join(e.instances, uuid.NewString())

@@ -22,6 +22,8 @@
 //   - InstanceInfoCache.save stores an instance's network_info; InstanceFault.create,
 //     InstanceAction.action_start and InstanceActionEvent.event_start /
 //     event_finish_with_failure are recorded; ConsoleAuthToken.authorize hands out a token.
+//   - Migration.save updates the row PutMigration stored (MigrationNotFound otherwise) and
+//     records the status it left.
 //
 // Arguments travel through JSON as they would over RPC, so a value that could not be sent
 // fails here too. Every other call is NoSuchMethod.
@@ -60,6 +62,7 @@ type Fake struct {
 	faults    []Fault
 	events    []ActionEvent
 	actions   []Action
+	migs      migrations
 
 	fail      error
 	failCalls map[string]error // by "Object.method"
@@ -520,6 +523,9 @@ func (f *Fake) ObjectAction(ctx context.Context, _ rpc.Context, objinst json.Raw
 			}
 		}
 		return updates, none, nil
+	case "Migration.save":
+		updates, err := f.saveMigration(obj)
+		return updates, none, err
 	case "Instance.destroy":
 		// nova's instance_destroy soft-deletes the row
 		id, _ := ovo.Value[string](obj, "uuid")

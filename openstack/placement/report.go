@@ -1,7 +1,7 @@
 // Package placement is the compute node's report client, as nova/scheduler/client/report.py
 // is nova-compute's: the resource provider, its inventory and traits written at the
-// microversions nova uses with generation-aware retries, and allocations deleted for a consumer.
-// Moving allocations to a migration consumer will land here. placementtest holds a Placement
+// microversions nova uses with generation-aware retries, allocations deleted for a consumer,
+// and moved between an instance and its migration (move_allocations). placementtest holds a Placement
 // test server.
 package placement
 

@@ -30,8 +30,10 @@ type Server struct {
 }
 
 type allocation struct {
-	provider  string
-	resources map[string]int
+	provider      string
+	resources     map[string]int
+	generation    int
+	project, user string
 }
 
 type fakeRP struct {
@@ -89,7 +91,23 @@ func (f *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			out = append(out, map[string]any{"uuid": rp.uuid, "name": rp.name, "generation": rp.generation})
 		}
 		json.NewEncoder(w).Encode(map[string]any{"resource_providers": out})
-	case r.Method == "POST" && len(parts) == 1:
+	case len(parts) == 1 && parts[0] == "allocations" && r.Method == "POST":
+		want("1.28")
+		f.postAllocations(w, body)
+	case len(parts) == 2 && parts[0] == "allocations" && r.Method == "PUT":
+		want("1.28")
+		f.postAllocations(w, map[string]json.RawMessage{parts[1]: mustMarshal(body)})
+	case len(parts) == 2 && parts[0] == "allocations" && r.Method == "GET":
+		want("1.28")
+		a, ok := f.allocations[parts[1]]
+		if !ok {
+			json.NewEncoder(w).Encode(map[string]any{"allocations": map[string]any{}})
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"allocations": map[string]any{a.provider: map[string]any{
+			"resources": a.resources, "generation": f.providers[a.provider].generationOrZero()}},
+			"consumer_generation": a.generation, "project_id": a.project, "user_id": a.user})
+	case r.Method == "POST" && len(parts) == 1 && parts[0] == "resource_providers":
 		want("1.20")
 		f.writes++
 		var uuid, name string
@@ -182,6 +200,77 @@ func (f *Server) Provider(uuid string) (ProviderState, bool) {
 	}
 	return ProviderState{UUID: rp.uuid, Name: rp.name, Generation: rp.generation,
 		Inventories: maps.Clone(rp.inventories), Traits: slices.Clone(rp.traits)}, true
+}
+
+func mustMarshal(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+func (rp *fakeRP) generationOrZero() int {
+	if rp == nil {
+		return 0
+	}
+	return rp.generation
+}
+
+// postAllocations is POST /allocations (1.28), and PUT /allocations/{consumer} for one
+// consumer: every consumer's generation is checked first (null for a consumer without
+// allocations), then each consumer's allocations are replaced, an empty set removing them.
+func (f *Server) postAllocations(w http.ResponseWriter, body map[string]json.RawMessage) {
+	type consumer struct {
+		Allocations map[string]struct {
+			Resources map[string]int `json:"resources"`
+		} `json:"allocations"`
+		ConsumerGeneration *int   `json:"consumer_generation"`
+		ProjectID          string `json:"project_id"`
+		UserID             string `json:"user_id"`
+	}
+	parsed := map[string]consumer{}
+	for id, raw := range body {
+		var c consumer
+		if err := json.Unmarshal(raw, &c); err != nil {
+			w.WriteHeader(400)
+			return
+		}
+		cur, exists := f.allocations[id]
+		if exists != (c.ConsumerGeneration != nil) || exists && cur.generation != *c.ConsumerGeneration {
+			w.WriteHeader(409)
+			fmt.Fprint(w, `{"errors": [{"status": 409, "code": "placement.concurrent_update", "detail": "consumer generation conflict"}]}`)
+			return
+		}
+		if len(c.Allocations) > 1 {
+			f.t.Errorf("POST /allocations: consumer %s on %d providers; this server holds one", id, len(c.Allocations))
+		}
+		parsed[id] = c
+	}
+	f.writes++
+	for id, c := range parsed {
+		if len(c.Allocations) == 0 {
+			delete(f.allocations, id)
+			continue
+		}
+		gen := 0
+		if c.ConsumerGeneration != nil {
+			gen = *c.ConsumerGeneration + 1
+		}
+		for rp, a := range c.Allocations {
+			f.allocations[id] = allocation{provider: rp, resources: maps.Clone(a.Resources), generation: gen,
+				project: c.ProjectID, user: c.UserID}
+		}
+	}
+	w.WriteHeader(204)
+}
+
+// Allocations returns a copy of a consumer's resources; nil when it holds none.
+func (f *Server) Allocations(consumer string) map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.allocations[consumer]
+	if !ok {
+		return nil
+	}
+	return maps.Clone(a.resources)
 }
 
 // Allocate records a consumer's allocation against a provider, as the scheduler's claim does.
