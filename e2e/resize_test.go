@@ -3,8 +3,10 @@
 package e2e
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -68,6 +70,11 @@ func migrationAllocations(t *testing.T, id string) (string, []map[string]any) {
 
 func TestResize(t *testing.T) {
 	requireControlPlane(t)
+	conf, _ := os.ReadFile("/etc/nova/nova-controller.conf")
+	if !regexp.MustCompile(`(?m)^allow_resize_to_same_host *= *true *$`).Match(conf) {
+		t.Fatal("nova-api does not allow a resize to the same host: start the control plane with " +
+			"ALLOW_RESIZE_TO_SAME_HOST=true (scripts/test.sh does) or controlplane/start.sh --allow-resize-to-same-host")
+	}
 	n := startNovalet(t)
 	n.waitNotify(t, "READY=1", 3*time.Minute)
 	tempFlavor(t, "e2e-resize-small", "2", "512", "2")

@@ -47,6 +47,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The resize e2e test resizes on this one host: nova-api must allow it (nova's default is false).
+export ALLOW_RESIZE_TO_SAME_HOST=${ALLOW_RESIZE_TO_SAME_HOST:-true}
 step controlplane-install bash controlplane/install.sh
 answers 5000 || STARTED_CONTROLPLANE=1
 step controlplane-start bash controlplane/start.sh
