@@ -13,7 +13,9 @@ import (
 
 // TestFilesBelongToNovasUser: everything the cache writes under instances_path belongs to the
 // configured owner (user nova), so Debian's nova-compute, which runs as nova, can take the node
-// back: _base, the base file, the instance directory, the disk, disk.info and the config drive.
+// back: _base, the base file, the instance directory, the disk, disk.info, the config drive and
+// the snapshots directory (found by the bench: Debian's nova-compute failed every snapshot in
+// a snapshots directory novalet had made as root).
 func TestFilesBelongToNovasUser(t *testing.T) {
 	owner := &Owner{UID: 65534, GID: 65534} // nobody/nogroup
 	if os.Geteuid() != 0 {
@@ -29,7 +31,10 @@ func TestFilesBelongToNovasUser(t *testing.T) {
 	must(t, err)
 	drive, err := c.BuildConfigDrive(testCtx(t), dir, map[string][]byte{"openstack/latest/meta_data.json": []byte("{}")})
 	must(t, err)
-	for _, p := range []string{c.opts.baseDir(), base, dir, disk, filepath.Join(dir, "disk.info"), drive} {
+	snapDir, remove, err := c.SnapshotDir(testCtx(t))
+	must(t, err)
+	defer remove()
+	for _, p := range []string{c.opts.baseDir(), base, dir, disk, filepath.Join(dir, "disk.info"), drive, filepath.Dir(snapDir)} {
 		st, err := os.Lstat(p)
 		must(t, err)
 		sys := st.Sys().(*syscall.Stat_t)

@@ -27,6 +27,11 @@ func (c *Local) SnapshotDir(ctx context.Context) (string, func(), error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", nil, fsErr(err, "creating %s", root)
 	}
+	// nova's snapshots_directory is nova's: Debian's nova-compute, running as nova, must be
+	// able to stage its own snapshots there after novalet made it (a node given back).
+	if err := c.opts.Owner.own(root); err != nil {
+		return "", nil, err
+	}
 	dir, err := os.MkdirTemp(root, snapshotDirPrefix)
 	if err != nil {
 		return "", nil, fsErr(err, "creating a work directory in %s", root)
