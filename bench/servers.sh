@@ -122,7 +122,9 @@ img_wait_active() {
   local t0=$SECONDS st task
   while :; do
     img_api GET "/v2/images/$1"
-    st=$(jq -r '.status // empty' <<<"$API_BODY")
+    # A failed snapshot's image is deleted by the agent (nova's delete_image_on_error): 404.
+    [ "$API_CODE" = 404 ] && die "image $1 is gone: the snapshot failed (see the agent's log)"
+    st=$(jq -r '.status // empty' <<<"$API_BODY" 2>/dev/null)
     case $st in killed | deleted | deactivated) die "image $1 went $st" ;; esac
     if [ "$st" = active ]; then
       api GET "/servers/$2"
