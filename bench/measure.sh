@@ -71,9 +71,10 @@ cpu_seconds() {
 # blur a 0.5 s poll and take a core from the agent being timed. Same API, same admin credentials.
 
 NOVA_URL=
+GLANCE_URL=
 TOKEN=
 
-# nova_login: a token for admin-openrc's user and the compute endpoint from its catalog.
+# nova_login: a token for admin-openrc's user and the compute (and image) endpoints from its catalog.
 nova_login() {
   local body hdr
   body=$(mktemp) hdr=$(mktemp)
@@ -85,6 +86,8 @@ nova_login() {
       -d @- "$OS_AUTH_URL/auth/tokens" || { rm -f "$body" "$hdr"; return 1; }
   TOKEN=$(awk 'tolower($1) == "x-subject-token:" {print $2}' "$hdr" | tr -d '\r')
   NOVA_URL=$(jq -r --arg r "$OS_REGION_NAME" '.token.catalog[] | select(.type == "compute") | .endpoints[]
+    | select(.interface == "public" and .region == $r) | .url' "$body" | head -1)
+  GLANCE_URL=$(jq -r --arg r "$OS_REGION_NAME" '.token.catalog[] | select(.type == "image") | .endpoints[]
     | select(.interface == "public" and .region == $r) | .url' "$body" | head -1)
   rm -f "$body" "$hdr"
   [ -n "$TOKEN" ] && [ -n "$NOVA_URL" ]

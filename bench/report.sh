@@ -86,7 +86,7 @@ bench_value() {
 
 # print_servers_table: the servers phase (servers.sh), medians in seconds.
 print_servers_table() {
-  header "servers through the compute API, seconds (image cached, --nic none; ${SERVER_RUNS} creates, ${POWER_RUNS} power rounds)"
+  header "servers through the compute API, seconds (image cached, --nic none; ${SERVER_RUNS} creates, ${POWER_RUNS} power rounds, ${IMAGE_RUNS} image rounds)"
   row "create -> ACTIVE, median" "$(get debian create_s)" "$(get novalet create_s)" ">1: novalet better"
   row "delete -> gone, median" "$(get debian delete_s)" "$(get novalet delete_s)" ">1: novalet better"
   row "10 at once -> all ACTIVE" "$(get debian create10_s)" "$(get novalet create10_s)" ">1: novalet better"
@@ -95,6 +95,13 @@ print_servers_table() {
   row "start -> ACTIVE, median" "$(get debian srv_start_s)" "$(get novalet srv_start_s)" ">1: novalet better"
   row "soft reboot -> ACTIVE, median" "$(get debian srv_soft_reboot_s)" "$(get novalet srv_soft_reboot_s)" ">1: novalet better"
   row "hard reboot -> ACTIVE, median" "$(get debian srv_hard_reboot_s)" "$(get novalet srv_hard_reboot_s)" ">1: novalet better"
+  if [ "$IMAGE_RUNS" != 0 ]; then
+    echo "   (${IMAGE_RUNS} rounds on one server of snapshot, rebuild onto the other image, shelve-offload, unshelve)"
+    row "snapshot -> image active, median" "$(get debian snapshot_s)" "$(get novalet snapshot_s)" ">1: novalet better"
+    row "rebuild -> ACTIVE, median" "$(get debian rebuild_s)" "$(get novalet rebuild_s)" ">1: novalet better"
+    row "shelve -> SHELVED_OFFLOADED, med." "$(get debian shelve_s)" "$(get novalet shelve_s)" ">1: novalet better"
+    row "unshelve -> ACTIVE, median" "$(get debian unshelve_s)" "$(get novalet unshelve_s)" ">1: novalet better"
+  fi
   echo
   printf '%s\n' "novalet's own build time (RPC receipt -> domain running, mean of its build histogram over the creates): $(get novalet build_mean_s) s;" \
     "the floor, virsh define + start of the same domain XML: $(get novalet floor_s) s."
@@ -117,6 +124,12 @@ print_summary() {
     row "server stop -> SHUTOFF (s)" "$(get debian srv_stop_s)" "$(get novalet srv_stop_s)" ">1: novalet better"
     row "server start -> ACTIVE (s)" "$(get debian srv_start_s)" "$(get novalet srv_start_s)" ">1: novalet better"
     row "soft / hard reboot (s)" "$(get debian srv_soft_reboot_s)" "$(get novalet srv_soft_reboot_s)" "soft; hard in the table"
+    if [ "$IMAGE_RUNS" != 0 ]; then
+      row "snapshot -> image active (s)" "$(get debian snapshot_s)" "$(get novalet snapshot_s)" ">1: novalet better"
+      row "rebuild -> ACTIVE (s)" "$(get debian rebuild_s)" "$(get novalet rebuild_s)" ">1: novalet better"
+      row "shelve-offload (s)" "$(get debian shelve_s)" "$(get novalet shelve_s)" ">1: novalet better"
+      row "unshelve -> ACTIVE (s)" "$(get debian unshelve_s)" "$(get novalet unshelve_s)" ">1: novalet better"
+    fi
   fi
   [ "$RPC" = 1 ] || return 0
   for k in p50-ms p99-ms; do

@@ -8,8 +8,8 @@
 #   BENCH_SETTLE_SECONDS time from 'up' to the RSS sample and the window's start (default 60)
 #   BENCH_STARTS        timed starts per agent, the last one is kept for the idle phase (default 3)
 #   BENCH_RPC           0 skips the RPC benchmark (default 1)
-#   BENCH_SERVERS       0 skips the servers phase (default 1); BENCH_SERVER_RUNS, BENCH_POWER_RUNS
-#                       set its counts (servers.sh)
+#   BENCH_SERVERS       0 skips the servers phase (default 1); BENCH_SERVER_RUNS, BENCH_POWER_RUNS,
+#                       BENCH_IMAGE_RUNS set its counts (servers.sh)
 #
 # The output is saved to bench/results/<date>.txt; agent logs and raw data go to
 # /var/tmp/novalet-bench/<timestamp>/. Leaves the control plane running and neither agent running.
@@ -35,6 +35,7 @@ die() { echo "[$(date +%T)] bench: ERROR: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "must run as root"
 [[ $IDLE =~ ^[0-9]+$ && $IDLE -gt 0 ]] || die "BENCH_IDLE_SECONDS must be a positive integer"
 [[ $SETTLE =~ ^[0-9]+$ && $STARTS =~ ^[1-9][0-9]*$ ]] || die "BENCH_SETTLE_SECONDS / BENCH_STARTS must be integers"
+[[ ${BENCH_IMAGE_RUNS:-3} =~ ^[0-9]+$ ]] || die "BENCH_IMAGE_RUNS must be an integer"
 for c in jq curl go setpriv virsh; do command -v "$c" >/dev/null || die "$c missing"; done
 
 STAMP=$(date +%F-%H%M%S)
@@ -62,6 +63,8 @@ cleanup() {
   # Servers a failed servers phase left: ask for their deletion while an agent may still run.
   for id in "${SRV_CREATED[@]}"; do api DELETE "/servers/$id" 2>/dev/null; done
   [ "${#SRV_CREATED[@]}" -eq 0 ] || sleep 20
+  # Images it made: the rebuilds' copy of guest, snapshots a failure left (404 when gone already).
+  for id in "${IMG_CREATED[@]}"; do img_api DELETE "/v2/images/$id" 2>/dev/null; done
   [ -n "$NOVALET_PID" ] && novalet_stop
   if [ -n "$STARTER_PID" ] && kill -0 "$STARTER_PID" 2>/dev/null; then
     kill -TERM "$STARTER_PID" 2>/dev/null
@@ -123,7 +126,9 @@ cold_start() {
   wait_down
   rm -f /var/cache/libvirt/qemu/capabilities/*.xml
   t0=$(now)
-  "$REPO/scripts/parts.sh" restart-libvirtd >>"$WORK/libvirtd-restarts.log" 2>&1 ||
+  # Descriptors 3-9 closed: run under `flock LOCKFILE bash bench/run.sh`, the lock's descriptor
+  # would live on in the new libvirtd and hold the lock until libvirtd's next restart.
+  "$REPO/scripts/parts.sh" restart-libvirtd >>"$WORK/libvirtd-restarts.log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- ||
     die "scripts/parts.sh restart-libvirtd failed; see $WORK/libvirtd-restarts.log"
   put "$agent" cold_libvirtd_s "$(printf '%.2f' "$(sub "$(now)" "$t0")")"
   log "$agent cold start: libvirtd restarted with no cached capabilities ($(get "$agent" cold_libvirtd_s)s to answer)"
@@ -167,7 +172,8 @@ idle() {
 
 # ---- preflight ----------------------------------------------------------------------------------
 
-log "settings: BENCH_IDLE_SECONDS=$IDLE BENCH_SETTLE_SECONDS=$SETTLE BENCH_STARTS=$STARTS BENCH_RPC=$RPC host=$HOST"
+log "settings: BENCH_IDLE_SECONDS=$IDLE BENCH_SETTLE_SECONDS=$SETTLE BENCH_STARTS=$STARTS BENCH_RPC=$RPC" \
+  "BENCH_SERVER_RUNS=$SERVER_RUNS BENCH_POWER_RUNS=$POWER_RUNS BENCH_IMAGE_RUNS=$IMAGE_RUNS host=$HOST"
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), $(uname -r)," \
   "Debian $(cat /etc/debian_version), nova-compute $(dpkg-query -W -f '${Version}' nova-compute 2>/dev/null)"
 log "novalet: $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown), $(go version | cut -d' ' -f3)"

@@ -5,12 +5,16 @@
 #
 #   BENCH_SERVER_RUNS  sequential creates/deletes (default 10)
 #   BENCH_POWER_RUNS   stop/start/soft/hard reboot rounds on one server (default 5)
+#   BENCH_IMAGE_RUNS   snapshot/rebuild/shelve-offload/unshelve rounds on one server (default 3)
 
 SERVER_RUNS=${BENCH_SERVER_RUNS:-10}
 POWER_RUNS=${BENCH_POWER_RUNS:-5}
+IMAGE_RUNS=${BENCH_IMAGE_RUNS:-3}
 API_VERSION=2.74
 INSTANCES=/var/lib/nova/instances
 SRV_CREATED=()  # every server this phase made, deleted at the end whatever happens
+IMG_CREATED=()  # every image this phase made (the rebuild copy, snapshots), deleted by run.sh's cleanup
+IMAGE2_ID=      # the second copy of the guest image, the rebuilds' other image (uploaded once per run)
 
 # api METHOD PATH [BODY]: API_BODY is the response body, API_CODE the HTTP status (globals, so
 # that no subshell loses them).
@@ -23,18 +27,42 @@ api() {
   API_BODY=${out%$'\n'*}
 }
 
+# img_api METHOD PATH: as api, against the image service (Glance v2).
+img_api() {
+  local out
+  out=$(curl -s --noproxy '*' --max-time 60 -w '\n%{http_code}' -X "$1" -H "X-Auth-Token: $TOKEN" \
+    "$GLANCE_URL$2") || out=$'\n000'
+  API_CODE=${out##*$'\n'}
+  API_BODY=${out%$'\n'*}
+}
+
 srv_setup() {
   nova_login || die "no token for the servers phase"
   api GET /flavors
   FLAVOR_ID=$(jq -r '.flavors[] | select(.name == "test_flavor") | .id' <<<"$API_BODY")
   IMAGE_ID=$(openstack image show guest -f value -c id 2>/dev/null)
   [ -n "$FLAVOR_ID" ] && [ -n "$IMAGE_ID" ] || die "flavor test_flavor or image guest missing (controlplane/install.sh makes them)"
+  [ "$IMAGE_RUNS" = 0 ] || [ -n "$IMAGE2_ID" ] || img_copy
 }
 
-# srv_create NAME [COUNT]: POSTs a --nic none server (COUNT at once); SRV_ID is the first id.
+# img_copy: a second copy of image guest (same bytes and formats, a new id), the image the
+# rebuilds alternate with; uploaded once per run, deleted at its end.
+img_copy() {
+  local f=$WORK/guest-copy.img
+  [ -n "$GLANCE_URL" ] || die "no image endpoint in the catalog"
+  openstack image save --file "$f" "$IMAGE_ID" || die "openstack image save guest failed"
+  IMAGE2_ID=$(openstack image create --disk-format "$(openstack image show "$IMAGE_ID" -f value -c disk_format)" \
+    --container-format bare --file "$f" -f value -c id "bench-rebuild-$STAMP") || die "uploading the guest copy failed"
+  IMG_CREATED+=("$IMAGE2_ID")
+  rm -f "$f"
+  log "servers: image bench-rebuild-$STAMP ($IMAGE2_ID), a copy of guest for the rebuilds"
+}
+
+# srv_create NAME [COUNT [IMAGE]]: POSTs a --nic none server (COUNT at once, from IMAGE, by default
+# guest); SRV_ID is the first id.
 srv_create() {
   local body out
-  body=$(jq -nc --arg n "$1" --arg f "$FLAVOR_ID" --arg i "$IMAGE_ID" --argjson c "${2:-1}" \
+  body=$(jq -nc --arg n "$1" --arg f "$FLAVOR_ID" --arg i "${3:-$IMAGE_ID}" --argjson c "${2:-1}" \
     '{server: {name: $n, flavorRef: $f, imageRef: $i, networks: "none", min_count: $c, max_count: $c}}')
   api POST /servers "$body"
   SRV_ID=$(jq -r '.server.id // empty' <<<"$API_BODY")
@@ -87,6 +115,38 @@ srv_timed() {
 }
 
 srv_create_wait() { srv_create "$1" && srv_wait "$SRV_ID" ACTIVE; }
+
+# img_wait_active ID SERVER: until image ID is active and SERVER has no task state (its snapshot
+# is over); a killed or failed image fails the run.
+img_wait_active() {
+  local t0=$SECONDS st task
+  while :; do
+    img_api GET "/v2/images/$1"
+    # A failed snapshot's image is deleted by the agent (nova's delete_image_on_error): 404.
+    [ "$API_CODE" = 404 ] && die "image $1 is gone: the snapshot failed (see the agent's log)"
+    st=$(jq -r '.status // empty' <<<"$API_BODY" 2>/dev/null)
+    case $st in killed | deleted | deactivated) die "image $1 went $st" ;; esac
+    if [ "$st" = active ]; then
+      api GET "/servers/$2"
+      task=$(jq -r '.server["OS-EXT-STS:task_state"] // empty' <<<"$API_BODY")
+      [ -z "$task" ] && return 0
+    fi
+    ((SECONDS - t0 < 600)) || die "image $1 not active within 600 s (status $st)"
+    sleep 0.2
+  done
+}
+
+# srv_snapshot_wait ID NAME: createImage (what `openstack server image create` sends), then until
+# the image is active and the server's task state None. SNAP_ID is the image.
+srv_snapshot_wait() {
+  srv_action "$1" "$(jq -nc --arg n "$2" '{createImage: {name: $n}}')"
+  SNAP_ID=$(jq -r '.image_id // empty' <<<"$API_BODY")
+  [ -n "$SNAP_ID" ] || die "createImage on $1 answered no image_id: $API_BODY"
+  IMG_CREATED+=("$SNAP_ID")
+  img_wait_active "$SNAP_ID" "$1"
+}
+
+img_delete() { img_api DELETE "/v2/images/$1"; [ "$API_CODE" = 204 ] || [ "$API_CODE" = 404 ] || log "WARNING: DELETE image $1: $API_CODE $API_BODY"; }
 srv_delete_wait() { api DELETE "/servers/$1" && srv_wait_gone "$1"; }
 
 srv_cleanup() {
@@ -150,6 +210,7 @@ servers_phase() {
   done
   [ "$SRV_AGENT" = novalet ] && domain_floor "$SRV_ID"
   srv_cleanup
+  [ "$IMAGE_RUNS" = 0 ] || image_rounds
   for k in create delete; do
     mapfile -t v < <(for ((i = 1; i <= SERVER_RUNS; i++)); do get "$SRV_AGENT" "${k}_s_$i"; done)
     put "$SRV_AGENT" "${k}_s" "$(median "${v[@]}")"
@@ -159,6 +220,44 @@ servers_phase() {
     put "$SRV_AGENT" "${k}_s" "$(median "${v[@]}")"
   done
   log "$SRV_AGENT servers: create $(get "$SRV_AGENT" create_s) s, delete $(get "$SRV_AGENT" delete_s) s (medians)"
+}
+
+# image_rounds: on one running server, IMAGE_RUNS rounds of snapshot -> image active, rebuild onto
+# the other image -> ACTIVE, shelve (shelved_offload_time 0: shelve-offload) -> SHELVED_OFFLOADED,
+# unshelve -> ACTIVE. The server is made from the copy first (untimed), so both images are in
+# _base before the first rebuild, for both agents. The guest reaches its login prompt before each
+# snapshot, rebuild and shelve (rebuild and shelve power it off cleanly: its acpid must answer).
+image_rounds() {
+  local round id target img k v i
+  log "$SRV_AGENT servers: $IMAGE_RUNS rounds of snapshot, rebuild, shelve-offload, unshelve"
+  srv_create bench-image 1 "$IMAGE2_ID"
+  id=$SRV_ID
+  srv_wait "$id" ACTIVE
+  srv_booted "$id"
+  for ((round = 1; round <= IMAGE_RUNS; round++)); do
+    srv_timed "snapshot_s_$round" srv_snapshot_wait "$id" "bench-snap-$SRV_AGENT-$round"
+    img_delete "$SNAP_ID"
+    srv_booted "$id"
+    if ((round % 2)); then target=$IMAGE_ID; else target=$IMAGE2_ID; fi
+    srv_timed "rebuild_s_$round" eval 'srv_action "$id" "{\"rebuild\": {\"imageRef\": \"$target\"}}"; srv_wait "$id" ACTIVE'
+    srv_booted "$id"
+    srv_timed "shelve_s_$round" eval 'srv_action "$id" "{\"shelve\": null}"; srv_wait "$id" SHELVED_OFFLOADED'
+    srv_timed "unshelve_s_$round" eval 'srv_action "$id" "{\"unshelve\": null}"; srv_wait "$id" ACTIVE'
+    srv_booted "$id"
+  done
+  srv_cleanup
+  # The shelve snapshots ("<name>-shelved"): the unshelve deletes each; any left is deleted here.
+  img_api GET "/v2/images?name=bench-image-shelved"
+  for img in $(jq -r '.images[]?.id' <<<"$API_BODY"); do
+    log "WARNING: shelve snapshot $img left after the unshelve; deleting it"
+    img_delete "$img"
+  done
+  for k in snapshot rebuild shelve unshelve; do
+    mapfile -t v < <(for ((i = 1; i <= IMAGE_RUNS; i++)); do get "$SRV_AGENT" "${k}_s_$i"; done)
+    put "$SRV_AGENT" "${k}_s" "$(median "${v[@]}")"
+  done
+  log "$SRV_AGENT servers: snapshot $(get "$SRV_AGENT" snapshot_s) s, rebuild $(get "$SRV_AGENT" rebuild_s) s," \
+    "shelve-offload $(get "$SRV_AGENT" shelve_s) s, unshelve $(get "$SRV_AGENT" unshelve_s) s (medians)"
 }
 
 # domain_floor ID: virsh define + start of the same domain XML (new name and uuid, a fresh
