@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/netmodel"
@@ -125,13 +124,7 @@ func (a *Agent) driverRescue(ctx context.Context, rc rpc.Context, inst *instance
 	uuid := inst.uuid()
 	dir := c.instanceDir(uuid)
 	var undo undoStack
-	defer func() {
-		if err != nil {
-			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-			defer cancel()
-			undo.run(cleanup)
-		}
-	}()
+	defer undo.runIfFailed(ctx, &err)
 	flavor, err := inst.flavor()
 	if err != nil {
 		return err

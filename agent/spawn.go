@@ -28,6 +28,17 @@ func (u undoStack) run(ctx context.Context) {
 	}
 }
 
+// runIfFailed runs the undo steps when *err is set, on a context of their own (2 minutes)
+// that outlives the caller's: deferred at the top of an operation that pushes steps.
+func (u *undoStack) runIfFailed(ctx context.Context, err *error) {
+	if *err == nil {
+		return
+	}
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	u.run(cleanup)
+}
+
 // spawnInput is what the driver's spawn needs besides the instance.
 type spawnInput struct {
 	Image     map[string]any // the image dict nova-api sent
@@ -50,13 +61,7 @@ func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in sp
 	uuid := inst.uuid()
 	log := a.log.With("instance_uuid", uuid, "request_id", rc.RequestID())
 	var undo undoStack
-	defer func() {
-		if err != nil {
-			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-			defer cancel()
-			undo.run(cleanup)
-		}
-	}()
+	defer undo.runIfFailed(ctx, &err)
 
 	flavor, err := inst.flavor()
 	if err != nil {
