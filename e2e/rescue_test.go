@@ -17,8 +17,8 @@ import (
 // `openstack server rescue` and `unrescue`, the guest booting from the rescue disk, and a
 // rescued server deleted as tempest's cleanup does.
 
-// domainDisks is the persistent definition's disks as "<target>:<file name>".
-func domainDisks(t *testing.T, id string) string {
+// inactiveDomain is the server's persistent domain definition, as libvirtd holds it.
+func inactiveDomain(t *testing.T, id string) libvirtxml.Domain {
 	t.Helper()
 	raw, err := exec.Command("virsh", "-c", "qemu:///system", "dumpxml", "--inactive", id).Output()
 	if err != nil {
@@ -28,6 +28,13 @@ func domainDisks(t *testing.T, id string) string {
 	if err := d.Unmarshal(string(raw)); err != nil {
 		t.Fatal(err)
 	}
+	return d
+}
+
+// domainDisks is the persistent definition's disks as "<target>:<file name>".
+func domainDisks(t *testing.T, id string) string {
+	t.Helper()
+	d := inactiveDomain(t, id)
 	var out []string
 	for _, disk := range d.Devices.Disks {
 		out = append(out, disk.Target.Dev+":"+filepath.Base(disk.Source.File.File))

@@ -4,13 +4,10 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
-
-	"libvirt.org/go/libvirtxml"
 )
 
 // Resize on one host (issue 14) against the unmodified Zed control plane, whose nova-api has
@@ -20,14 +17,7 @@ import (
 // domainVCPUs is the persistent definition's vCPU count and memory in KiB.
 func domainVCPUs(t *testing.T, id string) (uint, uint) {
 	t.Helper()
-	raw, err := exec.Command("virsh", "-c", "qemu:///system", "dumpxml", "--inactive", id).Output()
-	if err != nil {
-		t.Fatalf("virsh dumpxml %s: %v", id, err)
-	}
-	var d libvirtxml.Domain
-	if err := d.Unmarshal(string(raw)); err != nil {
-		t.Fatal(err)
-	}
+	d := inactiveDomain(t, id)
 	return d.VCPU.Value, d.Memory.Value
 }
 
