@@ -14,12 +14,23 @@ export PATH=/usr/local/go/bin:$PATH
 T=${FUZZTIME:-20s}
 M=${FUZZMINIMIZETIME:-1s}
 found=0
+summary=()
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
 while read -r file; do
   dir=$(dirname "$file")
   for target in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)\(' "$file" | sed -E 's/^func (Fuzz[A-Za-z0-9_]+)\(/\1/'); do
     found=$((found + 1))
     echo "fuzz: $dir $target for $T"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$T" -fuzzminimizetime "$M" "./$dir"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$T" -fuzzminimizetime "$M" "./$dir" 2>&1 | tee "$out"
+    # The last progress line holds the total; a target that never executed fails the run.
+    last=$(grep -oE 'elapsed: [0-9]+s, execs: [0-9]+' "$out" | tail -1)
+    execs=${last##* }
+    secs=${last#elapsed: }
+    secs=${secs%%s,*}
+    [ "${execs:-0}" -gt 0 ] || { echo "fuzz: $target executed nothing"; exit 1; }
+    summary+=("$(printf '%-28s %-14s %10s execs %8s/s' "$target" "$dir" "$execs" $((execs / (secs > 0 ? secs : 1))))")
   done
 done < <(grep -rlE '^func Fuzz' --include='*_test.go' . | sort)
 echo "fuzz: $found target(s) ran"
+printf 'fuzz: %s\n' "${summary[@]}"
