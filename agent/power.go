@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/novalet/novalet/internal/failpoint"
+
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/virt"
 )
@@ -82,6 +84,7 @@ func (a *Agent) doStop(ctx context.Context, rc rpc.Context, inst *instance, clea
 	if err := a.powerOff(ctx, inst.uuid(), clean, log); err != nil {
 		return err
 	}
+	failpoint.Hold(ctx, log, "stop.off")
 	st, err := a.powerState(ctx, inst.uuid())
 	if err != nil {
 		return err
@@ -262,6 +265,7 @@ func (a *Agent) reboot(ctx context.Context, uuid string, hard bool, log *slog.Lo
 	if err := a.c.hv.Destroy(ctx, uuid); err != nil && !errors.Is(err, virt.ErrConflict) {
 		return err
 	}
+	failpoint.Hold(ctx, log, "reboot.destroyed")
 	return a.powerOn(ctx, uuid)
 }
 
@@ -299,6 +303,7 @@ func (a *Agent) suspendInstance(ctx context.Context, req *rpc.Request) (any, err
 		if err := a.c.hv.Suspend(ctx, inst.uuid()); err != nil {
 			return nil, err
 		}
+		failpoint.Hold(ctx, log, "suspend.saved")
 		st, err := a.powerState(ctx, inst.uuid())
 		if err != nil {
 			return nil, err

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/novalet/novalet/internal/failpoint"
+
 	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/netmodel"
@@ -117,6 +119,7 @@ func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in sp
 		return imageFault(uuid, imageID, err)
 	}
 	log.Debug("image ready", "image_id", imageID, "took", time.Since(phase))
+	failpoint.Hold(ctx, log, "build.image")
 	a.phase(metrics.PhaseImage, phase)
 	phase = time.Now()
 
@@ -136,6 +139,7 @@ func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in sp
 	}
 
 	a.phase(metrics.PhaseDisk, phase)
+	failpoint.Hold(ctx, log, "build.disk")
 	phase = time.Now()
 	xml, err := virt.BuildDomainXML(c.domainSpec(inst, flavor, imageID, configDrive, in.VIFs))
 	if err != nil {
@@ -146,6 +150,7 @@ func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in sp
 	}
 	a.phase(metrics.PhaseDefine, phase)
 	undo.push(func(ctx context.Context) { a.destroyDomain(ctx, uuid, log) })
+	failpoint.Hold(ctx, log, "build.defined")
 	// The start phase is the domain's start (paused when VIF events are awaited) plus, after
 	// the wait, its resume until it runs; the wait is its own phase.
 	phase = time.Now()
@@ -153,6 +158,7 @@ func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in sp
 		return fmt.Errorf("start domain: %w", err)
 	}
 	started := time.Since(phase)
+	failpoint.Hold(ctx, log, "build.started")
 	if len(events) > 0 {
 		wait := time.Now()
 		if err := a.waitVIFEvents(ctx, uuid, events); err != nil {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/novalet/novalet/internal/failpoint"
+
 	"github.com/novalet/novalet/netmodel"
 	"github.com/novalet/novalet/rpc"
 )
@@ -59,11 +61,13 @@ func (a *Agent) deleteInstance(ctx context.Context, rc rpc.Context, inst *instan
 	if err := a.removeInstanceFromHost(ctx, uuid, log, vifs...); err != nil {
 		return err
 	}
+	failpoint.Hold(ctx, log, "delete.removed")
 	// nova's _try_deallocate_network: a Neutron failure fails the delete (the instance goes to
 	// error and the user deletes again) rather than leaking ports silently.
 	if err := a.c.network.DeallocateForInstance(ctx, uuid, vifs); err != nil {
 		return fmt.Errorf("deallocate network: %w", err)
 	}
+	failpoint.Hold(ctx, log, "delete.deallocated")
 	if err := a.save(ctx, rc, inst, map[string]any{"vm_state": vmDeleted, "task_state": nil,
 		"power_state": int64(0), "terminated_at": nowField()}, anyTask); err != nil {
 		return err
