@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -82,10 +83,33 @@ func requireControlPlane(t *testing.T) {
 	if _, err := os.Stat(computeConf); err != nil {
 		t.Fatalf("%s missing: run `make controlplane`", computeConf)
 	}
-	if out, _ := exec.Command("pgrep", "-f", "bin/nova-compute").Output(); len(out) > 0 {
-		t.Fatalf("Debian's nova-compute is running (pid %s): stop it first (controlplane/stop.sh nova-compute)", strings.TrimSpace(string(out)))
+	if pid := hostNovaCompute(); pid != "" {
+		t.Fatalf("Debian's nova-compute is running as this host's compute service (pid %s): stop it first (controlplane/stop.sh nova-compute)", pid)
 	}
 	testenv.ControlPlaneFixtures(t)
+}
+
+// hostNovaCompute returns the PID of a Debian nova-compute serving this host: one in this
+// mount namespace that reads /etc/nova/nova.conf. Another node's (controlplane/node.sh, its
+// own mount namespace) and a bench's fake nodes (their own config files) do not count.
+func hostNovaCompute() string {
+	out, _ := exec.Command("pgrep", "-f", "bin/nova-compute").Output()
+	self, _ := os.Readlink("/proc/self/ns/mnt")
+	for _, pid := range strings.Fields(string(out)) {
+		if ns, err := os.Readlink("/proc/" + pid + "/ns/mnt"); err != nil || ns != self {
+			continue
+		}
+		raw, err := os.ReadFile("/proc/" + pid + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		ownConf := slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--config-file") })
+		if !ownConf || slices.Contains(args, computeConf) || slices.Contains(args, "--config-file="+computeConf) {
+			return pid
+		}
+	}
+	return ""
 }
 
 // novalet is a running `novalet run` with a NOTIFY_SOCKET the test reads.
@@ -100,6 +124,13 @@ type novalet struct {
 // startNovalet runs novalet on the compute nova.conf; extra, when given, is INI text written to
 // a second --config-file that overrides it (as a drop-in would).
 func startNovalet(t *testing.T, extra ...string) *novalet {
+	t.Helper()
+	return startNovaletEnv(t, nil, extra...)
+}
+
+// startNovaletEnv is startNovalet with env added to the process's environment (e.g.
+// NOVALET_FAILPOINTS).
+func startNovaletEnv(t *testing.T, env []string, extra ...string) *novalet {
 	t.Helper()
 	dir := t.TempDir()
 	// --use-json: the tests read records back as JSON lines (configWarnings, logRecords); without
@@ -123,7 +154,7 @@ func startNovalet(t *testing.T, extra ...string) *novalet {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(testenv.Novalet(t), args...)
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	cmd.Env = append(append(os.Environ(), env...), "NOTIFY_SOCKET="+sock)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	n := &novalet{cmd: cmd, notify: conn, log: logPath, start: time.Now(), exited: make(chan error, 1)}
 	if err := cmd.Start(); err != nil {
