@@ -4,7 +4,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 GUEST_DIR ?= .cache/guest
 
-.PHONY: build test test-unit lint deps parts parts-stop guest demo demo-stop purge controlplane controlplane-stop e2e bench fuzz clean
+.PHONY: build test test-unit lint deps parts parts-stop guest demo demo-stop purge controlplane controlplane-stop e2e bench fuzz faults soak clean
 
 ## build: bin/novalet
 build:
@@ -64,6 +64,18 @@ e2e:
 ## bench: novalet beside Debian's nova-compute on the control plane, as ratios.
 bench: controlplane
 	bash bench/run.sh
+	bash bench/soak.sh
+
+## faults: the fault suite alone (e2e TestFaults; `make test` runs it too): kill -9 at each
+## step of build/delete/stop/reboot/suspend, a second novalet, SIGTERM during five builds,
+## libvirtd SIGSTOPped; prints the table case | settled states | leaks found.
+faults: controlplane
+	$(GO) test -count=1 -p 1 -timeout 60m -tags e2e -run '^TestFaults$$' ./e2e/; rc=$$?; cat .cache/faults.txt 2>/dev/null; exit $$rc
+
+## soak: 100 networked create/delete cycles, 10 at a time, with the leak census after each
+## batch; the table goes to bench/results (SOAK_CYCLES sets the count).
+soak: controlplane
+	bash bench/soak.sh
 
 ## fuzz: each fuzz target for FUZZTIME (default 20s).
 fuzz:

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,14 +50,22 @@ func bigGuestImage(t *testing.T) string {
 // killWhenLogged kills novalet -9 as soon as it logs msg for the instance, and starts a new one.
 func killWhenLogged(t *testing.T, n *novalet, id, msg string) *novalet {
 	t.Helper()
+	return n.killWhen(t, msg, func(rec map[string]any) bool { return rec["instance_uuid"] == id })
+}
+
+// killWhen kills novalet -9 as soon as it logs a record with msg that match accepts, and
+// starts a new one (ready).
+func (n *novalet) killWhen(t *testing.T, msg string, match func(map[string]any) bool) *novalet {
+	t.Helper()
 	eventually(t, 3*time.Minute, "novalet to log "+msg, func() bool {
-		for _, rec := range n.logRecords(t, msg) {
-			if rec["instance_uuid"] == id {
-				return true
-			}
-		}
-		return false
+		return slices.ContainsFunc(n.logRecords(t, msg), match)
 	})
+	return n.killAndRestart(t)
+}
+
+// killAndRestart kills novalet -9 and starts a new one on the same configuration, ready.
+func (n *novalet) killAndRestart(t *testing.T) *novalet {
+	t.Helper()
 	if err := n.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}

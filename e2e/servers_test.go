@@ -77,9 +77,15 @@ func createServers(t *testing.T, name, image string, count int) []string {
 		trackServer(t, created.ID)
 		return []string{created.ID}
 	}
+	return serversNamed(t, name, count)
+}
+
+// serversNamed returns the ids of the count servers one `server create --min count` named
+// name-1..name-count, each deleted when the test ends.
+func serversNamed(t *testing.T, name string, count int) []string {
+	t.Helper()
 	var list []struct {
-		ID   string `json:"ID"`
-		Name string `json:"Name"`
+		ID string `json:"ID"`
 	}
 	openstack(t, &list, computeAPI, "server", "list", "--name", "^"+name+"-")
 	var ids []string
@@ -379,14 +385,7 @@ func TestKillDuringBuild(t *testing.T) {
 			downloading = downloading || rec["image_id"] == image
 		}
 	}
-	if err := n.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-n.exited
-	n.exited <- nil
-
-	n2 := startNovalet(t)
-	n2.waitNotify(t, "READY=1", 3*time.Minute)
+	n.killAndRestart(t)
 	s := waitStatus(t, id, time.Minute, "ACTIVE", "ERROR")
 	t.Logf("after the restart the server is %s (fault %v)", s.Status, s.Fault)
 	if s.TaskState != nil {

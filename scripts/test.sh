@@ -59,4 +59,11 @@ step vet vet
 # want both cores.
 step unit+component go test -count=1 -p 1 -timeout 30m -tags component ./...
 step fuzz env FUZZTIME="${FUZZTIME:-20s}" bash scripts/fuzz.sh
-step e2e go test -count=1 -p 1 -timeout 60m -tags e2e ./e2e/
+rm -f .cache/faults.txt .cache/soak.txt
+e2e_rc=0
+step e2e go test -count=1 -p 1 -timeout 75m -tags e2e ./e2e/ || e2e_rc=$?
+# The fault suite's and the soak's tables (e2e TestFaults, TestSoak), failed or not.
+for f in .cache/faults.txt .cache/soak.txt; do
+  [ ! -s "$f" ] || { echo "==== test: $f"; cat "$f"; }
+done
+exit $e2e_rc
