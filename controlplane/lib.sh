@@ -111,11 +111,15 @@ launch() {
   mkdir -p "$CP_LOG"
   home=$(getent passwd "$user" | cut -d: -f6)
   echo "==== $(date '+%F %T') start: $*" >>"$CP_LOG/$name.log"
-  # 8>&-: do not hand our lock fd to a daemon that outlives us.
-  setsid env -i PATH="$SVC_PATH" LANG=C.UTF-8 HOME="$home" USER="$user" LOGNAME="$user" \
-    no_proxy="$no_proxy" \
-    setpriv --reuid="$user" --regid="$user" --init-groups -- "$@" \
-    >>"$CP_LOG/$name.log" 2>&1 </dev/null 8>&- &
+  # In a subshell that first closes every inherited descriptor above 2 (our lock's, and any a
+  # caller holds: the fault suite's start.sh runs under the e2e lock); exec keeps $! the daemon.
+  (
+    close_inherited_fds
+    exec setsid env -i PATH="$SVC_PATH" LANG=C.UTF-8 HOME="$home" USER="$user" LOGNAME="$user" \
+      no_proxy="$no_proxy" \
+      setpriv --reuid="$user" --regid="$user" --init-groups -- "$@" \
+      >>"$CP_LOG/$name.log" 2>&1 </dev/null
+  ) &
   record "$name" $!
   LAUNCHED+=("$name")
   log "launched $name (pid $!, user $user)"

@@ -31,3 +31,15 @@ pid_owned() {
     [ "$(proc_state "$pid")" != Z ] || return 1
   echo "$pid"
 }
+
+# close_inherited_fds: close every descriptor above 2 of the current (sub)shell. A daemon
+# launched from a script must not keep what its caller had open: a test run under
+# `flock LOCK go test ...` hands the lock's descriptor down to every process it starts, and a
+# daemon holding it keeps the lock for its whole life.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+}
