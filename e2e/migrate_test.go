@@ -1,0 +1,212 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/novalet/novalet/internal/testenv"
+)
+
+// Resize and cold migration between two compute nodes (issue 14): host vm runs the novalet
+// under test, host vm2 (controlplane/node.sh) runs the same binary in its own mount and UTS
+// namespaces with its own libvirtd and state_path, and the disks travel over ssh as the nova
+// user, as between two real hosts.
+
+const node2 = "vm2"
+
+// node2Dir is vm2's state_path as seen from host vm (node.sh bind-mounts it over /var/lib/nova).
+var node2Dir = "/var/tmp/novalet-node/" + node2 + "/lib/nova/instances"
+
+// startNode2 starts vm2 with novalet (the binary under test) and stops it at the end.
+func startNode2(t *testing.T, agent string) {
+	t.Helper()
+	script := filepath.Join(testenv.RepoRoot(t), "controlplane", "node.sh")
+	bin := testenv.Novalet(t)
+	nodeSh := func(args ...string) error {
+		cmd := exec.Command("bash", append([]string{script}, args...)...)
+		cmd.Env = append(os.Environ(), "NOVALET_BIN="+bin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Logf("node.sh %s:\n%s", strings.Join(args, " "), tail(string(out), 30))
+		}
+		return err
+	}
+	_ = nodeSh("stop", node2)
+	start := time.Now()
+	if err := nodeSh("start", node2, "--agent", agent); err != nil {
+		t.Fatalf("node.sh start %s: %v", node2, err)
+	}
+	t.Logf("node.sh start %s --agent %s: %v", node2, agent, time.Since(start).Round(time.Millisecond))
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile("/var/log/novalet-controlplane/" + node2 + "-" + agent + ".log")
+			t.Logf("%s %s log:\n%s", node2, agent, tail(string(b), 80))
+		}
+		if err := nodeSh("stop", node2); err != nil {
+			t.Errorf("node.sh stop %s: %v", node2, err)
+		}
+	})
+}
+
+// node2Domains lists vm2's libvirt domains (its libvirtd's socket is under the node's state).
+func node2Domains(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("virsh", "-c", "qemu:///system?socket=/var/tmp/novalet-node/"+node2+"/run/libvirt/libvirt-sock",
+		"list", "--all", "--uuid").Output()
+	if err != nil {
+		t.Fatalf("virsh list on %s: %v", node2, err)
+	}
+	return strings.Fields(string(out))
+}
+
+func node2HasDomain(t *testing.T, id string) bool {
+	for _, d := range node2Domains(t) {
+		if d == id {
+			return true
+		}
+	}
+	return false
+}
+
+// ownedByNova reports whether every file in dir belongs to the nova user.
+func ownedByNova(t *testing.T, dir string) bool {
+	t.Helper()
+	u, err := user.Lookup("nova")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := true
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := info.Sys().(*syscall.Stat_t); st == nil || int(st.Uid) != uid {
+			t.Logf("%s/%s is not nova's", dir, e.Name())
+			ok = false
+		}
+	}
+	return ok
+}
+
+// setComputeService enables or disables a host's nova-compute service in the scheduler.
+func setComputeService(t *testing.T, host string, enable bool) {
+	t.Helper()
+	flag := "--disable"
+	if enable {
+		flag = "--enable"
+	}
+	if _, err := run(t, time.Minute, "openstack", "compute", "service", "set", flag, host, "nova-compute"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMigrateBetweenNodes(t *testing.T) {
+	requireControlPlane(t)
+	n := startNovalet(t)
+	n.waitNotify(t, "READY=1", 3*time.Minute)
+	startNode2(t, "novalet")
+	tempFlavor(t, "e2e-mig-small", "1", "384", "2")
+
+	var created struct {
+		ID string `json:"id"`
+	}
+	openstack(t, &created, computeAPI, "server", "create", "--flavor", "test_flavor", "--image", "guest", "--nic", "none",
+		"--config-drive", "True", "--availability-zone", "nova:vm", "e2e-migrate")
+	id := created.ID
+	trackServer(t, id)
+	settle(t, id, "ACTIVE", "active", 1)
+	dir, dir2 := filepath.Join(instancesPath, id), filepath.Join(node2Dir, id)
+
+	// Cold migration vm -> vm2, then confirm.
+	start := time.Now()
+	if _, err := run(t, 2*time.Minute, "openstack", "--os-compute-api-version=2.56", "server", "migrate", "--host", node2, id); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, id, "VERIFY_RESIZE", "resized", 1)
+	t.Logf("cold migrate vm -> %s: %v to VERIFY_RESIZE", node2, time.Since(start).Round(time.Millisecond))
+	if s := showServer(t, id); s.Host != node2 {
+		t.Fatalf("host after migrate: %q, want %s", s.Host, node2)
+	}
+	if !node2HasDomain(t, id) || !exists(filepath.Join(dir2, "disk")) || !exists(filepath.Join(dir2, "disk.config")) {
+		t.Errorf("on %s: domain %v, disk %v, disk.config %v", node2, node2HasDomain(t, id),
+			exists(filepath.Join(dir2, "disk")), exists(filepath.Join(dir2, "disk.config")))
+	}
+	if !ownedByNova(t, dir2) {
+		t.Errorf("files in %s on %s not all nova's", dir2, node2)
+	}
+	if !exists(dir+"_resize") || exists(dir) || !hasDomain(t, id) {
+		t.Errorf("on vm before confirm: %s_resize %v, %s %v, domain %v", dir, exists(dir+"_resize"), dir, exists(dir), hasDomain(t, id))
+	}
+	checkEvents(t, id, "migrate", "compute_prep_resize", "compute_resize_instance", "compute_finish_resize")
+	start = time.Now()
+	serverAction(t, "resize", "confirm", id)
+	settle(t, id, "ACTIVE", "active", 1)
+	t.Logf("confirm: %v", time.Since(start).Round(time.Millisecond))
+	if hasDomain(t, id) || exists(dir) || exists(dir+"_resize") {
+		t.Errorf("left on vm after confirm: domain %v, %s %v, %s_resize %v", hasDomain(t, id), dir, exists(dir), dir, exists(dir+"_resize"))
+	}
+	if st, allocs := migrationAllocations(t, id); st != "confirmed" || len(allocs) != 0 {
+		t.Errorf("after confirm: migration %s, its allocations %v", st, allocs)
+	}
+
+	// Resize vm2 -> vm (vm2 disabled in the scheduler so that the resize leaves it), then revert.
+	setComputeService(t, node2, false)
+	t.Cleanup(func() {
+		_, _ = run(t, time.Minute, "openstack", "compute", "service", "set", "--enable", node2, "nova-compute")
+	})
+	start = time.Now()
+	serverAction(t, "resize", "--flavor", "e2e-mig-small", id)
+	settle(t, id, "VERIFY_RESIZE", "resized", 1)
+	t.Logf("resize %s -> vm: %v to VERIFY_RESIZE", node2, time.Since(start).Round(time.Millisecond))
+	setComputeService(t, node2, true)
+	if s := showServer(t, id); s.Host != "vm" {
+		t.Fatalf("host after resize: %q, want vm", s.Host)
+	}
+	if v, m := domainVCPUs(t, id); v != 1 || m != 384*1024 {
+		t.Errorf("domain on vm after resize: %d vCPUs, %d KiB", v, m)
+	}
+	if !exists(dir2 + "_resize") {
+		t.Errorf("%s_resize not kept on %s", dir2, node2)
+	}
+	start = time.Now()
+	serverAction(t, "resize", "revert", id)
+	settle(t, id, "ACTIVE", "active", 1)
+	t.Logf("revert: %v", time.Since(start).Round(time.Millisecond))
+	if s := showServer(t, id); s.Host != node2 {
+		t.Errorf("host after revert: %q, want %s", s.Host, node2)
+	}
+	if f := serverFlavor(t, id); f != "test_flavor" {
+		t.Errorf("flavor after revert: %q", f)
+	}
+	if hasDomain(t, id) || exists(dir) || exists(dir+"_resize") {
+		t.Errorf("left on vm after revert: domain %v, %s %v, %s_resize %v", hasDomain(t, id), dir, exists(dir), dir, exists(dir+"_resize"))
+	}
+	if !node2HasDomain(t, id) || exists(dir2+"_resize") || !exists(filepath.Join(dir2, "disk")) {
+		t.Errorf("on %s after revert: domain %v, _resize %v, disk %v", node2, node2HasDomain(t, id), exists(dir2+"_resize"),
+			exists(filepath.Join(dir2, "disk")))
+	}
+	checkEvents(t, id, "revertResize", "compute_revert_resize", "compute_finish_revert_resize")
+	if st, allocs := migrationAllocations(t, id); st != "reverted" || len(allocs) != 0 {
+		t.Errorf("after revert: migration %s, its allocations %v", st, allocs)
+	}
+
+	deleteServer(t, id)
+	if node2HasDomain(t, id) || exists(dir2) || exists(dir2+"_resize") {
+		t.Error("domain or files left on vm2 after deleting the server")
+	}
+}
