@@ -120,11 +120,13 @@ func TestMigrateBetweenNodes(t *testing.T) { migrateBetweenNodes(t, "novalet") }
 // back, so each side's wire and disk layout meets the real other.
 func TestMigrateMixedWithNovaCompute(t *testing.T) { migrateBetweenNodes(t, "nova-compute") }
 
-// migrateBetweenNodes: a server built on vm is cold-migrated to vm2 and confirmed (nothing
+// migrateBetweenNodes: a server on test_net built on vm is cold-migrated to vm2 and confirmed (nothing
 // left on vm), then resized back to vm (vm2 disabled in the scheduler) and reverted (nothing
-// left on vm, the old flavor on vm2), then deleted (nothing left on vm2).
+// left on vm, the old flavor on vm2), then deleted (nothing left on vm2). After each move it answers SSH on
+// its address, its port bound to the host it is on.
 func migrateBetweenNodes(t *testing.T, agent2 string) {
 	requireControlPlane(t)
+	hostOnFlatNetwork(t)
 	n := startNovalet(t)
 	n.waitNotify(t, "READY=1", 3*time.Minute)
 	startNode2(t, agent2)
@@ -133,11 +135,36 @@ func migrateBetweenNodes(t *testing.T, agent2 string) {
 	var created struct {
 		ID string `json:"id"`
 	}
-	openstack(t, &created, computeAPI, "server", "create", "--flavor", "test_flavor", "--image", "guest", "--nic", "none",
-		"--config-drive", "True", "--availability-zone", "nova:vm", "e2e-migrate")
+	openstack(t, &created, computeAPI, "server", "create", "--flavor", "test_flavor", "--image", "guest", "--network", "test_net",
+		"--key-name", "test-key", "--config-drive", "True", "--availability-zone", "nova:vm", "e2e-migrate")
 	id := created.ID
 	trackServer(t, id)
 	settle(t, id, "ACTIVE", "active", 1)
+	var addrs struct {
+		Addresses map[string][]string `json:"addresses"`
+	}
+	openstack(t, &addrs, computeAPI, "server", "show", id)
+	if len(addrs.Addresses["test_net"]) != 1 {
+		t.Fatalf("addresses %v", addrs.Addresses)
+	}
+	addr := addrs.Addresses["test_net"][0]
+	sshEcho(t, addr)
+	// reachable checks that the server answers SSH on its address with its port bound to host
+	// and up.
+	reachable := func(host string) {
+		t.Helper()
+		ports := serverPorts(t, id)
+		if len(ports) != 1 || ports[0].BindingHost != host {
+			t.Errorf("ports %+v, want one bound to %s", ports, host)
+		}
+		start := time.Now()
+		sshEcho(t, addr)
+		t.Logf("ssh %s answered on %s after %v", addr, host, time.Since(start).Round(time.Millisecond))
+		eventually(t, time.Minute, "port ACTIVE", func() bool {
+			p := serverPorts(t, id)
+			return len(p) == 1 && p[0].Status == "ACTIVE"
+		})
+	}
 	dir, dir2 := filepath.Join(instancesPath, id), filepath.Join(node2Dir, id)
 
 	// Cold migration vm -> vm2, then confirm.
@@ -171,6 +198,7 @@ func migrateBetweenNodes(t *testing.T, agent2 string) {
 	if st, allocs := migrationAllocations(t, id); st != "confirmed" || len(allocs) != 0 {
 		t.Errorf("after confirm: migration %s, its allocations %v", st, allocs)
 	}
+	reachable(node2)
 
 	// Resize vm2 -> vm (vm2 disabled in the scheduler so that the resize leaves it), then revert.
 	setComputeService(t, node2, false)
@@ -188,6 +216,7 @@ func migrateBetweenNodes(t *testing.T, agent2 string) {
 	if v, m := domainVCPUs(t, id); v != 1 || m != 384*1024 {
 		t.Errorf("domain on vm after resize: %d vCPUs, %d KiB", v, m)
 	}
+	reachable("vm")
 	if !exists(dir2 + "_resize") {
 		t.Errorf("%s_resize not kept on %s", dir2, node2)
 	}
@@ -209,6 +238,7 @@ func migrateBetweenNodes(t *testing.T, agent2 string) {
 			exists(filepath.Join(dir2, "disk")))
 	}
 	checkEvents(t, id, "revertResize", "compute_revert_resize", "compute_finish_revert_resize")
+	reachable(node2)
 	if st, allocs := migrationAllocations(t, id); st != "reverted" || len(allocs) != 0 {
 		t.Errorf("after revert: migration %s, its allocations %v", st, allocs)
 	}
