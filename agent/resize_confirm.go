@@ -63,11 +63,7 @@ func (a *Agent) doConfirmResize(ctx context.Context, rc rpc.Context, inst *insta
 }
 
 func (a *Agent) confirmOnSource(ctx context.Context, rc rpc.Context, inst *instance, m *migration, log *slog.Logger) error {
-	vifs, err := parseInstanceVIFs(inst)
-	if err != nil {
-		return err
-	}
-	if err := a.cleanupResize(ctx, inst, vifs, log); err != nil {
+	if err := a.cleanupResize(ctx, inst, log); err != nil {
 		return err
 	}
 	// rt.drop_move_claim_at_source.

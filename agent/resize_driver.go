@@ -363,9 +363,9 @@ func (a *Agent) defineAndStart(ctx context.Context, inst *instance, flavor flavo
 }
 
 // cleanupResize is the libvirt driver's _cleanup_resize: the directory kept aside goes and,
-// when the instance now lives on another host, the old domain is undefined and its taps
-// removed; after a resize on this host the domain, already the resized one, stays.
-func (a *Agent) cleanupResize(ctx context.Context, inst *instance, vifs []netmodel.VIF, log *slog.Logger) error {
+// when the instance now lives on another host, the old domain is undefined; after a resize on
+// this host the domain, already the resized one, stays.
+func (a *Agent) cleanupResize(ctx context.Context, inst *instance, log *slog.Logger) error {
 	uuid := inst.uuid()
 	if err := os.RemoveAll(a.c.resizeDir(uuid)); err != nil {
 		return fmt.Errorf("remove %s: %w", a.c.resizeDir(uuid), err)
@@ -374,7 +374,9 @@ func (a *Agent) cleanupResize(ctx context.Context, inst *instance, vifs []netmod
 		if err := a.destroyDomain(ctx, uuid, log); err != nil {
 			return fmt.Errorf("undefine the source domain: %w", err)
 		}
-		a.unplugVIFs(ctx, vifs)
+		// nova's unplug_vifs here is os-vif's linux_bridge unplug, which does nothing; the
+		// taps went at migrate_disk_and_power_off. A tap of the same name may now be the
+		// destination's (two nodes in one network namespace): it is not touched.
 	}
 	return nil
 }
