@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/novalet/novalet/internal/remotefs"
 	"github.com/novalet/novalet/internal/testenv"
 )
 
@@ -247,4 +248,89 @@ func migrateBetweenNodes(t *testing.T, agent2 string) {
 	if node2HasDomain(t, id) || exists(dir2) || exists(dir2+"_resize") {
 		t.Error("domain or files left on vm2 after deleting the server")
 	}
+}
+
+// TestRemoteFSTransports: both [libvirt] remote_filesystem_transport values against vm2's
+// real sshd, run as the nova user as novalet runs them: the shared-path probe's file, a
+// directory, a copy each way and the removals land on vm2 (owned by nova) and go again.
+func TestRemoteFSTransports(t *testing.T) {
+	requireControlPlane(t)
+	startNode2(t, "novalet")
+	u, err := user.Lookup("nova")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	run := remotefs.Exec(&remotefs.User{UID: uid, GID: gid, Home: u.HomeDir})
+	// a directory the nova user can reach and write (t.TempDir's parents are root's, 0700)
+	work, err := os.MkdirTemp("", "e2e-remotefs-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(work) })
+	if err := os.Chmod(work, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(work, "disk")
+	if err := os.WriteFile(src, []byte("qcow2 bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, transport := range remotefs.Transports {
+		t.Run(transport, func(t *testing.T) {
+			fs, err := remotefs.New(transport, run)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs.Timeout = time.Minute
+			ctx := t.Context()
+			dir := filepath.Join(instancesPath, "e2e-remotefs-"+transport)
+			onNode2 := filepath.Join(node2Dir, filepath.Base(dir))
+			if err := fs.CreateDir(ctx, "127.0.0.2", dir); err != nil {
+				t.Fatal(err)
+			}
+			if err := fs.CreateFile(ctx, "127.0.0.2", dir+"/probe.tmp"); err != nil {
+				t.Fatal(err)
+			}
+			if !exists(onNode2+"/probe.tmp") || exists(dir) {
+				t.Fatalf("probe on vm2 %v, on vm %v", exists(onNode2+"/probe.tmp"), exists(dir))
+			}
+			if err := fs.RemoveFile(ctx, "127.0.0.2", dir+"/probe.tmp"); err != nil || exists(onNode2+"/probe.tmp") {
+				t.Fatalf("remove_file: %v, left %v", err, exists(onNode2+"/probe.tmp"))
+			}
+			if err := fs.CopyFile(ctx, src, remotefs.RemotePath("127.0.0.2", dir+"/disk"), false); err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := os.ReadFile(onNode2 + "/disk"); string(b) != "qcow2 bytes" {
+				t.Fatalf("copied %q", b)
+			}
+			if !ownedByNovaPath(t, onNode2+"/disk") {
+				t.Error("the copy on vm2 is not nova's")
+			}
+			back := filepath.Join(work, "back-"+transport)
+			if err := fs.CopyFile(ctx, remotefs.RemotePath("127.0.0.2", dir+"/disk"), back, true); err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := os.ReadFile(back); string(b) != "qcow2 bytes" {
+				t.Fatalf("copied back %q", b)
+			}
+			if err := fs.RemoveDir(ctx, "127.0.0.2", dir); err != nil || exists(onNode2) {
+				t.Fatalf("remove_dir: %v, left %v", err, exists(onNode2))
+			}
+		})
+	}
+}
+
+func ownedByNovaPath(t *testing.T, p string) bool {
+	t.Helper()
+	u, err := user.Lookup("nova")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := info.Sys().(*syscall.Stat_t)
+	return st != nil && strconv.Itoa(int(st.Uid)) == u.Uid
 }
