@@ -243,6 +243,9 @@ func (a *Agent) resizeOnSource(ctx context.Context, rc rpc.Context, inst *instan
 	if err != nil {
 		return err
 	}
+	// nova's migrate_instance_start comes here: it activates port bindings on the destination
+	// where they exist, which only a live migration makes; a cold move's ports are rebound by
+	// the destination's finish_resize (bindPortsHere).
 	if err := a.saveMigration(ctx, rc, args.mig, map[string]any{"status": "post-migrating"}); err != nil {
 		return err
 	}
