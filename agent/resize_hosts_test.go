@@ -342,3 +342,48 @@ func TestMigrationCopyFailureRollsBackOnTheSource(t *testing.T) {
 		t.Fatalf("allocations: migration %v, instance %v", e.pl.Allocations(migID), e.pl.Allocations(id))
 	}
 }
+
+// TestStoppedNetworkedInstanceMigratesBetweenHosts: a stopped instance with a port moves to
+// cmp2 and stays stopped: its port is bound to cmp2, its tap is on cmp2 and no longer on cmp1,
+// and the confirm leaves it stopped.
+func TestStoppedNetworkedInstanceMigratesBetweenHosts(t *testing.T) {
+	e := newOpsEnv(t)
+	inst := e.newInstance(t)
+	must(t, inst.Set("config_drive", "True"))
+	must(t, inst.Set("instance_type_id", int64(1)))
+	inst.ObjResetChanges()
+	e.cond.PutInstance(inst)
+	id, _ := ovo.Value[string](inst, "uuid")
+	e.build(t, e.cond.Instance(id), onNetworks(t, testNetworkID))
+	e.pl.Allocate(id, testRP, oldAlloc)
+	ports := e.net.portsOf(id)
+	if len(ports) != 1 || len(e.taps.Taps()) != 1 {
+		t.Fatalf("ports %v, taps %v after the build", ports, e.taps.Taps())
+	}
+	if err := e.cast(t, id, "stop_instance", taskPoweringOff, map[string]any{"clean_shutdown": false}); err != nil {
+		t.Fatal(err)
+	}
+	p, _, _ := newPeerEnv(t, e)
+	migID := e.startMove(t, p, id, testFlavor(t, 1, 1, 256, 1, "tiny"))
+	must(t, hop(t, p, e, "resize_instance"))
+	must(t, hop(t, e, p, "finish_resize"))
+	if st, _ := p.hv.State(t.Context(), id); st != virt.PowerShutdown {
+		t.Fatalf("a stopped instance's guest is %v on the destination", st)
+	}
+	e.net.mu.Lock()
+	bound := e.net.hosts[ports[0]]
+	e.net.mu.Unlock()
+	if bound != "cmp2" {
+		t.Fatalf("port bound to %q after finish_resize, want cmp2", bound)
+	}
+	if len(p.taps.Taps()) != 1 || len(e.taps.Taps()) != 0 {
+		t.Fatalf("taps: destination %v, source %v", p.taps.Taps(), e.taps.Taps())
+	}
+	must(t, e.apiMoveRequest(t, id, migID, "confirm_resize", "", "confirming"))
+	if vm := e.str(id, "vm_state"); vm != vmStopped {
+		t.Fatalf("vm_state %q after confirm, want stopped", vm)
+	}
+	if slices.Contains(e.hv.Defined(), id) || len(p.taps.Taps()) != 1 {
+		t.Fatalf("after confirm: source domain %v, destination taps %v", e.hv.Defined(), p.taps.Taps())
+	}
+}
