@@ -48,6 +48,9 @@ type Deps struct {
 	Caster  Caster
 	Network NetworkAPI
 	Taps    TapPlugger
+	// Remote reaches the other compute hosts' instance directories for moves between hosts;
+	// nil refuses them (MigrationPreCheckError), as a host without ssh keys would fail.
+	Remote RemoteFS
 	// ConnectPlacement builds the report client. It is called by each resource pass until it
 	// succeeds, as nova's report client keeps trying while Keystone or Placement is away.
 	ConnectPlacement func(ctx context.Context) (ReportClient, error)

@@ -83,6 +83,7 @@ type compute struct {
 	caster  Caster
 	network NetworkAPI
 	taps    TapPlugger
+	remote  RemoteFS
 	locks   *keyLock
 	builds  chan struct{} // max_concurrent_builds tokens; nil = unlimited
 	snaps   chan struct{} // max_concurrent_snapshots tokens; nil = unlimited
@@ -121,7 +122,7 @@ func newCompute(o Options, d Deps) (*compute, error) {
 		net.ReaperInterval = 10 * time.Minute
 	}
 	c := &compute{opts: opts, net: net, hv: d.Hypervisor, images: d.Images, glance: d.ImageService, caster: d.Caster,
-		network: d.Network, taps: d.Taps, locks: newKeyLock()}
+		network: d.Network, taps: d.Taps, remote: d.Remote, locks: newKeyLock()}
 	if opts.MaxConcurrentBuilds > 0 {
 		c.builds = make(chan struct{}, opts.MaxConcurrentBuilds)
 	}

@@ -38,6 +38,17 @@ type NetworkAPI interface {
 	PortsActive(ctx context.Context, portIDs []string) (map[string]bool, error)
 }
 
+// RemoteFS is the libvirt driver's remote filesystem (nova's remotefs.RemoteFilesystem;
+// internal/remotefs implements it): files on another compute host, for the disk copies of a
+// resize or cold migration between hosts. Copy arguments are host:path on the remote side.
+type RemoteFS interface {
+	CreateFile(ctx context.Context, host, path string) error
+	RemoveFile(ctx context.Context, host, path string) error
+	CreateDir(ctx context.Context, host, path string) error
+	RemoveDir(ctx context.Context, host, path string) error
+	CopyFile(ctx context.Context, src, dst string, compression bool) error
+}
+
 // TapPlugger is the host side of VIFs, the part of netplug.Plugger the manager uses: a tap per
 // port in the network's bridge.
 type TapPlugger interface {

@@ -340,7 +340,7 @@ func (a *Agent) recoverRescue(ctx context.Context, rc rpc.Context, inst *instanc
 // and, whatever happened, the task state is cleared.
 func (a *Agent) recoverResizeMigrating(ctx context.Context, rc rpc.Context, inst *instance, log *slog.Logger) {
 	powerOn := inst.sysmeta()[sysmetaOldVMState] != vmStopped
-	if err := a.finishRevertMigration(ctx, inst, powerOn, instanceVIFs(inst), log); err != nil {
+	if err := a.finishRevertMigration(ctx, inst, powerOn, instanceVIFs(inst), false, log); err != nil {
 		log.Error("failed to revert the crashed migration", "error", err)
 	}
 	if err := a.save(ctx, rc, inst, map[string]any{"task_state": nil}, anyTask); err != nil {

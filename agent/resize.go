@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
+	"github.com/novalet/novalet/netmodel"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/rpc/ovo"
 )
@@ -52,6 +54,44 @@ func (a *Agent) errorOutInstance(ctx context.Context, rc rpc.Context, inst *inst
 	if serr := a.save(ctx, rc, inst, fields, anyTask); serr != nil {
 		log.Error("instance state not set after a failed resize step", "error", serr)
 	}
+}
+
+// bindPortsHere is nova's migrate_instance_finish for an instance arriving on (or coming back
+// to) this host: its ports' binding:host_id becomes this host; then, as get_instance_nw_info
+// does, each VIF's active flag is Neutron's port status again (a rebound port is down until
+// this host's agent sees its tap), saved in the info cache when it changed.
+func (a *Agent) bindPortsHere(ctx context.Context, rc rpc.Context, inst *instance, vifs []netmodel.VIF, log *slog.Logger) ([]netmodel.VIF, error) {
+	if len(vifs) == 0 {
+		return vifs, nil
+	}
+	ref := netmodel.InstanceRef{UUID: inst.uuid(), ProjectID: inst.str("project_id"), AvailabilityZone: inst.str("availability_zone"),
+		Hostname: inst.str("hostname"), Host: a.opts.Host}
+	if err := a.c.network.SetupInstanceNetworkOnHost(ctx, ref); err != nil {
+		return vifs, fmt.Errorf("bind ports to %s: %w", a.opts.Host, err)
+	}
+	ids := make([]string, len(vifs))
+	for i, v := range vifs {
+		ids[i] = v.ID
+	}
+	up, err := a.c.network.PortsActive(ctx, ids)
+	if err != nil {
+		log.Warn("port status not read; the info cache is used as it is", "error", err)
+		return vifs, nil
+	}
+	out := slices.Clone(vifs)
+	changed := false
+	for i := range out {
+		if out[i].Active != up[out[i].ID] {
+			out[i].Active, changed = up[out[i].ID], true
+		}
+	}
+	if changed {
+		if err := a.saveInfoCache(ctx, rc, inst, out); err != nil {
+			log.Warn("info cache not saved", "error", err)
+		}
+	}
+	log.Info("ports bound to this host", "ports", len(out))
+	return out, nil
 }
 
 // resizeArgs are the arguments of the resize casts novalet acts on.
@@ -142,10 +182,6 @@ func (a *Agent) prepResizeClaim(ctx context.Context, rc rpc.Context, inst *insta
 		return &rollbackError{newFault("UnableToMigrateToSelf", 400, nil,
 			"Unable to migrate instance (%s) to current host (%s).", inst.uuid(), a.opts.Host)}
 	}
-	if host != a.opts.Host {
-		return &rollbackError{newFault("MigrationPreCheckError", 400, nil,
-			"Migration pre-check error: novalet resizes on one host only; the source is %s", host)}
-	}
 	if err := inst.setSysmeta(map[string]string{sysmetaOldVMState: inst.str("vm_state")}); err != nil {
 		return err
 	}
@@ -207,6 +243,9 @@ func (a *Agent) resizeOnSource(ctx context.Context, rc rpc.Context, inst *instan
 	if err != nil {
 		return err
 	}
+	// nova's migrate_instance_start comes here: it activates port bindings on the destination
+	// where they exist, which only a live migration makes; a cold move's ports are rebound by
+	// the destination's finish_resize (bindPortsHere).
 	if err := a.saveMigration(ctx, rc, args.mig, map[string]any{"status": "post-migrating"}); err != nil {
 		return err
 	}
@@ -266,7 +305,15 @@ func (a *Agent) finishResizeOnDest(ctx context.Context, rc rpc.Context, inst *in
 	if err != nil {
 		return err
 	}
-	if err := a.finishMigration(ctx, inst, resized, oldVM != vmStopped, vifs, log); err != nil {
+	source := args.mig.str("source_compute")
+	if source != a.opts.Host {
+		// setup_networks_on_host and migrate_instance_finish: the ports follow the instance
+		// here; get_instance_nw_info then reads their status again.
+		if vifs, err = a.bindPortsHere(ctx, rc, inst, vifs, log); err != nil {
+			return err
+		}
+	}
+	if err := a.finishMigration(ctx, rc, inst, source, resized, oldVM != vmStopped, vifs, log); err != nil {
 		if resized && oldFlavor != nil {
 			if serr := set(inst.obj, flavorFields(oldFlavor)); serr != nil {
 				log.Error("old flavor not restored", "error", serr)

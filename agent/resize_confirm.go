@@ -63,7 +63,7 @@ func (a *Agent) doConfirmResize(ctx context.Context, rc rpc.Context, inst *insta
 }
 
 func (a *Agent) confirmOnSource(ctx context.Context, rc rpc.Context, inst *instance, m *migration, log *slog.Logger) error {
-	if err := a.cleanupResize(inst.uuid()); err != nil {
+	if err := a.cleanupResize(ctx, inst, log); err != nil {
 		return err
 	}
 	// rt.drop_move_claim_at_source.
@@ -179,8 +179,16 @@ func (a *Agent) revertOnSource(ctx context.Context, rc rpc.Context, inst *instan
 	if err != nil {
 		return err
 	}
+	// The ports come back from the destination (migrate_instance_finish with dest_compute the
+	// source), and the guest waits for those Neutron reports down (finish_revert_migration).
+	moved := args.mig.str("dest_compute") != a.opts.Host
+	if moved {
+		if vifs, err = a.bindPortsHere(ctx, rc, inst, vifs, log); err != nil {
+			return err
+		}
+	}
 	powerOn := oldVM != vmStopped
-	if err := a.finishRevertMigration(ctx, inst, powerOn, vifs, log); err != nil {
+	if err := a.finishRevertMigration(ctx, inst, powerOn, vifs, moved, log); err != nil {
 		return err
 	}
 	if err := a.save(ctx, rc, inst, map[string]any{"migration_context": nil, "launched_at": nowField()},

@@ -118,6 +118,9 @@ type Libvirt struct {
 	SnapshotsDirectory  string `opt:"snapshots_directory"`
 	SnapshotImageFormat string `opt:"snapshot_image_format"`
 	SnapshotCompression bool   `opt:"snapshot_compression"`
+	// RemoteFilesystemTransport is how a resize or cold migration copies disks to another
+	// host: "ssh" (scp, nova's default) or "rsync".
+	RemoteFilesystemTransport string `opt:"remote_filesystem_transport"`
 }
 
 // VNC is [vnc].

@@ -51,6 +51,8 @@ case $AGENT in novalet | nova-compute) ;; *) usage ;; esac
 IDX=${BASH_REMATCH[1]}
 NODE_IP=127.0.0.$IDX
 NODE_STATE=${NOVALET_NODE_DIR:-/var/tmp/novalet-node}
+# the novalet binary a node runs (the e2e tests pass the one they built)
+NOVALET_BIN=${NOVALET_BIN:-$REPO_DIR/bin/novalet}
 N=$NODE_STATE/$NAME
 NPIDS=$N/pids
 # libvirt's VNC port allocator checks that a port is free before it uses it, but two libvirtds
@@ -171,6 +173,8 @@ StrictModes yes
 X11Forwarding no
 PrintMotd no
 LogLevel INFO
+# Debian's own sshd_config line: OpenSSH 9's scp (nova's disk copies) speaks SFTP
+Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
 }
 
@@ -287,7 +291,7 @@ do_start() {
   done
   [ -z "$agent_running" ] || die "$NAME runs $agent_running; stop it first (node.sh stop $NAME)"
   if [ "$AGENT" = novalet ]; then
-    [ -x "$REPO_DIR/bin/novalet" ] || die "no $REPO_DIR/bin/novalet: run make build"
+    [ -x "$NOVALET_BIN" ] || die "no $NOVALET_BIN: run make build"
   fi
   mkdir -p "$NODE_STATE" "$CP_LOG"
   exec 8>"$NODE_STATE/.lock"
@@ -333,7 +337,7 @@ do_start() {
 
   case $AGENT in
   novalet)
-    nlaunch novalet root "$REPO_DIR/bin/novalet" run --config-file /etc/nova/nova.conf --config-file /etc/nova/nova-compute.conf ;;
+    nlaunch novalet root "$NOVALET_BIN" run --config-file /etc/nova/nova.conf --config-file /etc/nova/nova-compute.conf ;;
   nova-compute)
     nlaunch nova-compute nova /usr/bin/nova-compute --config-file /etc/nova/nova.conf --config-file /etc/nova/nova-compute.conf ;;
   esac

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // qemuFormatOf maps each Glance disk_format the cache accepts to the format qemu-img must
@@ -209,4 +210,44 @@ func readBackingFile(path string) (string, error) {
 		return "", err
 	}
 	return h.backingFile, nil
+}
+
+// DiskFacts are what nova's _get_instance_disk_info reports of one instance disk file.
+type DiskFacts struct {
+	Format      string // "qcow2" or "raw"
+	VirtualSize int64  // bytes the guest sees
+	ActualSize  int64  // bytes allocated on the host (st_blocks)
+	BackingFile string // as named in the header, "" without one
+}
+
+// ReadDiskFacts reads path's header: a qcow2 file's virtual size and backing file, or a raw
+// file whose virtual size is its length.
+func ReadDiskFacts(path string) (DiskFacts, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return DiskFacts{}, err
+	}
+	defer func() { _ = f.Close() }()
+	st, err := f.Stat()
+	if err != nil {
+		return DiskFacts{}, err
+	}
+	d := DiskFacts{Format: "raw", VirtualSize: st.Size(), ActualSize: st.Size()}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		d.ActualSize = sys.Blocks * 512
+	}
+	head := make([]byte, 512)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return d, err
+	}
+	if !bytes.HasPrefix(head[:n], []byte("QFI\xfb")) {
+		return d, nil
+	}
+	h, err := parseQcow2Header(f, head[:n])
+	if err != nil {
+		return d, err
+	}
+	d.Format, d.VirtualSize, d.BackingFile = "qcow2", int64(h.size), h.backingFile
+	return d, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/novalet/novalet/imagecache"
+	"github.com/novalet/novalet/internal/remotefs"
 )
 
 // novaUser is the user Debian's nova-compute runs as; the files novalet writes under
@@ -29,4 +30,24 @@ func fileOwner() (*imagecache.Owner, error) {
 		return nil, fmt.Errorf("user %s: %w", novaUser, err)
 	}
 	return &imagecache.Owner{UID: uid, GID: gid}, nil
+}
+
+// remoteUser is who runs the ssh, scp and rsync of moves between hosts: the nova user, whose
+// key the other compute hosts accept (as nova-compute does, which runs as that user); nil runs
+// them as novalet itself on a host without one.
+func remoteUser() (*remotefs.User, error) {
+	u, err := user.Lookup(novaUser)
+	var unknown user.UnknownUserError
+	if errors.As(err, &unknown) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("user %s: %w", novaUser, err)
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("user %s: %w", novaUser, err)
+	}
+	return &remotefs.User{UID: uid, GID: gid, Home: u.HomeDir}, nil
 }

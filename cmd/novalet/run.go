@@ -14,6 +14,7 @@ import (
 	"github.com/novalet/novalet/agent"
 	"github.com/novalet/novalet/config"
 	"github.com/novalet/novalet/imagecache"
+	"github.com/novalet/novalet/internal/remotefs"
 	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/netplug"
 	"github.com/novalet/novalet/openstack/neutron"
@@ -170,6 +171,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 		return err
 	}
 	defer plugger.Close()
+	ru, err := remoteUser()
+	if err != nil {
+		return err
+	}
+	remote, err := remotefs.New(cfg.Libvirt.RemoteFilesystemTransport, remotefs.Exec(ru))
+	if err != nil {
+		return err
+	}
 	a, err := agent.New(agent.Deps{
 		Conductor:    rpc.NewConductorClient(client, rpc.CallOptions{}),
 		Host:         hv,
@@ -179,6 +188,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 		Caster:       client,
 		Network:      neutron.NewConnector(cfg.Neutron, log),
 		Taps:         plugger,
+		Remote:       remote,
 		ConnectPlacement: func(ctx context.Context) (agent.ReportClient, error) {
 			p, err := placement.Connect(ctx, cfg.Placement, log)
 			if err != nil {
