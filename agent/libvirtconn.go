@@ -175,6 +175,7 @@ func (s *service) setEnabled(ctx context.Context, enabled bool, reason string) (
 	}
 	s.mu.Lock()
 	s.obj = obj
+	s.epoch++
 	s.mu.Unlock()
 	return true, nil
 }

@@ -127,7 +127,7 @@ func TestLibvirtdRestart(t *testing.T) {
 	if len(n.logRecords(t, "power states resynced after the libvirt reconnection")) != 1 {
 		t.Error("no power state resync logged after the reconnection")
 	}
-	eventually(t, 30*time.Second, "COMPUTE_STATUS_DISABLED removed", func() bool {
+	eventually(t, 90*time.Second, "COMPUTE_STATUS_DISABLED removed", func() bool {
 		return !slices.Contains(providerTraits(t, nodeUUID), "COMPUTE_STATUS_DISABLED")
 	})
 	if code, health := healthz(t); code != http.StatusOK {
