@@ -91,6 +91,17 @@ func TestLibvirtLossDisablesServiceAndReconnectEnablesIt(t *testing.T) {
 	if h, ok := e.cond.Instance(id).Get("host"); ok && h != nil {
 		t.Errorf("the refused build left host %v on the instance", h)
 	}
+	// Without retry information the build ends in error, with a fault that says why.
+	inst2 := e.newInstance(t)
+	id2, _ := ovo.Value[string](inst2, "uuid")
+	e.build(t, inst2, nil)
+	if vm, _ := ovo.Value[string](e.cond.Instance(id2), "vm_state"); vm != "error" {
+		t.Errorf("vm_state of a build refused without retry = %q, want error", vm)
+	}
+	if faults := e.cond.FaultMessages(id2); len(faults) != 1 ||
+		!strings.Contains(faults[0], "Connection to the hypervisor is broken on host cmp1") || !strings.Contains(faults[0], lostReason) {
+		t.Errorf("faults of a build refused without retry = %q", faults)
+	}
 
 	e.hv.Reconnect()
 	waitFor(t, func() bool { d, r := e.serviceStatus(); return !d && r == "" })
