@@ -146,6 +146,11 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err := a.svc.register(ctx); err != nil {
 		return err
 	}
+	// As nova's driver at its first connection: a service that a lost libvirt connection
+	// disabled (before a restart) is enabled again now that libvirt answers.
+	if a.svc.autoDisabled() && a.hypervisorConnected() == nil {
+		a.setServiceEnabled(ctx, true, "")
+	}
 	if err := a.updateResources(ctx); err != nil {
 		// As nova's update_available_resource at start-up: the node and its record are up; a
 		// Placement that answers badly is retried by the next pass, not fatal.
@@ -235,6 +240,7 @@ func (a *Agent) Run(ctx context.Context) {
 	wg.Go(func() { a.imageCacheManagerLoop(ctx) })
 	wg.Go(func() { a.shelvedOffloadLoop(ctx) })
 	wg.Go(func() { a.lifecycleLoop(ctx) })
+	wg.Go(func() { a.connectionLoop(ctx) })
 	go func() {
 		defer wg.Done()
 		a.svc.heartbeat(ctx, a.opts.ReportInterval)

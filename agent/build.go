@@ -205,6 +205,10 @@ func (a *Agent) setBuildError(ctx context.Context, rc rpc.Context, inst *instanc
 func (a *Agent) buildAndRun(ctx context.Context, rc rpc.Context, b *buildRequest, log *slog.Logger) error {
 	inst := b.inst
 	uuid := inst.uuid()
+	if err := a.hypervisorConnected(); err != nil {
+		log.Error("build refused: no connection to libvirt", "error", err)
+		return a.errHypervisorUnavailable(err)
+	}
 	if err := inst.setSysmeta(map[string]string{"boot_roles": strings.Join(rc.Roles(), ",")}); err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ type service struct {
 
 	mu       sync.Mutex
 	obj      *ovo.Object
+	epoch    uint64 // counts the saves other than heartbeats (setEnabled)
 	lastBeat time.Time
 }
 
@@ -96,6 +97,7 @@ func (s *service) create(ctx context.Context, rc rpc.Context) (*ovo.Object, erro
 func (s *service) beat(ctx context.Context) error {
 	s.mu.Lock()
 	obj := s.obj.Clone()
+	epoch := s.epoch
 	s.mu.Unlock()
 	n, _ := ovo.Value[int64](obj, "report_count")
 	if err := set(obj, map[string]any{"report_count": n + 1}); err != nil {
@@ -105,7 +107,13 @@ func (s *service) beat(ctx context.Context) error {
 		return err
 	}
 	s.mu.Lock()
-	s.obj = obj
+	if s.epoch == epoch {
+		s.obj = obj
+	} else {
+		// setEnabled saved the record while this beat was under way: keep its fields.
+		_ = s.obj.Set("report_count", n+1)
+		s.obj.ObjResetChanges("report_count")
+	}
 	s.lastBeat = time.Now()
 	s.mu.Unlock()
 	s.obs.HeartbeatSucceeded(time.Now())

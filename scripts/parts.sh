@@ -1,5 +1,5 @@
 #!/bin/bash
-# parts.sh start|stop|status|restart-libvirtd -- the real parts component tests run against,
+# parts.sh start|stop|status|restart-libvirtd|stop-libvirtd|start-libvirtd -- the real parts component tests run against,
 # started by hand.
 #
 #   RabbitMQ   127.0.0.1:5672, user novalet / novalet-test with ".*" ".*" ".*" on vhost "/".
@@ -12,7 +12,9 @@
 #              nova-compute, which runs as user nova, can sit beside novalet for comparisons.
 #
 # `restart-libvirtd` restarts only the libvirtd parts.sh started (config changes take effect; the
-# broker, virtlogd and running guests stay up).
+# broker, virtlogd and running guests stay up). `stop-libvirtd` and `start-libvirtd` do its two
+# halves, for a test of libvirtd going away for a while (e2e TestLibvirtdRestart, which holds the
+# e2e lock meanwhile: every component test that uses qemu:///system fails during the outage).
 #
 # Why by hand: the machines we run on have no systemd as PID 1, and Debian's policy-rc.d forbids
 # apt from starting services.
@@ -162,6 +164,15 @@ configure_libvirtd() {
   return $((1 - changed))
 }
 
+# close_inherited_fds: close every descriptor above 2 of the current (sub)shell.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+}
+
 launch_libvirt() {
   local conf_changed=0
   configure_libvirt && conf_changed=1
@@ -186,7 +197,13 @@ launch_libvirt() {
     fi
     return 0
   fi
-  LIBVIRT_LOG_OUTPUTS="3:stderr" setsid libvirtd >>"$LV_DIR/libvirtd.log" 2>&1 </dev/null 9>&- &
+  # In a subshell that first closes every inherited descriptor above 2, not only our lock's: a
+  # caller's lock (e.g. `flock e2e.lock go test`, whose fd a test's parts.sh call inherits) would
+  # otherwise stay held by libvirtd for its whole life. exec keeps $! the daemon's pid.
+  (
+    close_inherited_fds
+    LIBVIRT_LOG_OUTPUTS="3:stderr" exec setsid libvirtd >>"$LV_DIR/libvirtd.log" 2>&1 </dev/null
+  ) &
   record libvirtd $!
   log "libvirtd launched (pid $!)"
 }
@@ -340,6 +357,21 @@ restart-libvirtd)
   lock
   restart_libvirtd
   ;;
+stop-libvirtd)
+  [ "$(id -u)" -eq 0 ] || die "must run as root"
+  lock
+  if owned libvirtd >/dev/null; then
+    end_owned libvirtd
+  elif libvirtd_answers; then
+    die "the running libvirtd was not started by parts.sh; stop it yourself"
+  fi
+  ;;
+start-libvirtd)
+  [ "$(id -u)" -eq 0 ] || die "must run as root"
+  lock
+  launch_libvirt
+  wait_libvirt
+  ;;
 stop)
   lock
   stop_rabbitmq
@@ -359,7 +391,7 @@ status)
   status_line virtlogd $up "$VIRTLOGD_SOCK"
   ;;
 *)
-  echo "usage: $0 start|stop|status|restart-libvirtd" >&2
+  echo "usage: $0 start|stop|status|restart-libvirtd|stop-libvirtd|start-libvirtd" >&2
   exit 2
   ;;
 esac

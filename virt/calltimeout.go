@@ -167,3 +167,24 @@ func (c *callTimeout) DroppedEvents() uint64 {
 	}
 	return 0
 }
+
+var _ ConnectionSource = (*callTimeout)(nil)
+
+// Connected passes h's connection state through; a hypervisor that does not report one is
+// taken as connected.
+func (c *callTimeout) Connected() error {
+	if src, ok := c.h.(ConnectionSource); ok {
+		return src.Connected()
+	}
+	return nil
+}
+
+// WatchConnection passes h's connection states through (subscribing makes no round trip); a
+// hypervisor that does not report them refuses with ErrUnavailable.
+func (c *callTimeout) WatchConnection(ctx context.Context) (<-chan ConnState, error) {
+	src, ok := c.h.(ConnectionSource)
+	if !ok {
+		return nil, &opError{op: "watch connection", class: ErrUnavailable, err: fmt.Errorf("%T reports no connection state", c.h)}
+	}
+	return src.WatchConnection(ctx)
+}

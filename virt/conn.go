@@ -18,11 +18,16 @@ const closeTimeout = 30 * time.Second
 
 // Conn is an open connection to libvirtd. It is safe for concurrent use (libvirt connections
 // are thread-safe).
+//
+// When libvirtd goes away (its socket closes, or keepalives go unanswered) the connection
+// reopens by itself with backoff (see reconnect.go): meanwhile every call fails at once with
+// ErrDisconnected, WatchConnection reports the loss and the return, and the lifecycle
+// subscriptions carry on over the new connection.
 type Conn struct {
 	uri        string
-	lv         *libvirt.Connect
 	namePrefix string // List and Watch report only domains whose names start with it
 	events     connEvents
+	link       link
 }
 
 // Option adjusts a Conn at Open.
@@ -45,24 +50,35 @@ func Open(ctx context.Context, uri string, opts ...Option) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{uri: uri, lv: lv, namePrefix: InstanceNamePrefix}
+	c := &Conn{uri: uri, namePrefix: InstanceNamePrefix}
 	c.events.fanout = NewEventFanout()
 	for _, o := range opts {
 		o(c)
 	}
+	c.link.init()
+	c.attach(lv)
+	go c.reconnectLoop()
 	return c, nil
 }
 
 // URI returns the libvirt URI the connection was opened with.
 func (c *Conn) URI() string { return c.uri }
 
-// Close ends the lifecycle subscriptions (their channels close) and closes the connection,
-// waiting at most closeTimeout.
+// Close stops reconnecting, ends the lifecycle and connection subscriptions (their channels
+// close) and closes the connection, waiting at most closeTimeout.
 func (c *Conn) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
-	evErr := c.closeEvents(ctx)
-	_, err := call(ctx, "close "+c.uri, func() (int, error) { return c.lv.Close() }, nil)
+	lv, inflight := c.link.shut()
+	evErr := c.closeEvents(ctx, lv)
+	if lv == nil {
+		return evErr
+	}
+	_, err := call(ctx, "close "+c.uri, func() (int, error) {
+		inflight.Wait()
+		_ = lv.UnregisterCloseCallback()
+		return lv.Close()
+	}, nil)
 	return errors.Join(evErr, err)
 }
 
@@ -86,16 +102,16 @@ func FormatVersion(v uint32) string {
 
 // Version reports the libvirt and hypervisor versions of the connected daemon.
 func (c *Conn) Version(ctx context.Context) (VersionInfo, error) {
-	return call(ctx, "get versions", func() (VersionInfo, error) {
+	return connCall(ctx, c, "get versions", func(lv *libvirt.Connect) (VersionInfo, error) {
 		var v VersionInfo
 		var err error
-		if v.Libvirt, err = c.lv.GetLibVersion(); err != nil {
+		if v.Libvirt, err = lv.GetLibVersion(); err != nil {
 			return v, err
 		}
-		if v.Hypervisor, err = c.lv.GetVersion(); err != nil {
+		if v.Hypervisor, err = lv.GetVersion(); err != nil {
 			return v, err
 		}
-		v.HypervisorType, err = c.lv.GetType()
+		v.HypervisorType, err = lv.GetType()
 		return v, err
 	}, nil)
 }
@@ -105,10 +121,16 @@ func (c *Conn) Version(ctx context.Context) (VersionInfo, error) {
 // and drop (if not nil) receives a result that arrived too late, to release it. Errors are
 // wrapped with op and classified.
 func call[T any](ctx context.Context, op string, f func() (T, error), drop func(T)) (T, error) {
-	var zero T
 	if err := ctx.Err(); err != nil {
+		var zero T
 		return zero, wrapErr(op, err)
 	}
+	return run(ctx, op, f, drop)
+}
+
+// run is call without the check that ctx is still live: f always runs.
+func run[T any](ctx context.Context, op string, f func() (T, error), drop func(T)) (T, error) {
+	var zero T
 	type result struct {
 		v   T
 		err error

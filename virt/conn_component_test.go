@@ -121,7 +121,7 @@ func TestLookupMissingDomainIsNotFound(t *testing.T) {
 	defer cancel()
 	// A name no one uses: the real libvirt error must map to ErrNotFound.
 	_, err := call(ctx, "lookup domain", func() (struct{}, error) {
-		d, err := c.lv.LookupDomainByName("novalet-test-surely-absent-0000")
+		d, err := c.current().LookupDomainByName("novalet-test-surely-absent-0000")
 		if err == nil {
 			d.Free()
 		}

@@ -44,7 +44,7 @@ func TestCopyDiskOfRunningGuest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dom, err := call(ctx, "define "+name, func() (*libvirt.Domain, error) { return c.lv.DomainDefineXML(domXML) },
+	dom, err := call(ctx, "define "+name, func() (*libvirt.Domain, error) { return c.current().DomainDefineXML(domXML) },
 		func(d *libvirt.Domain) { d.Free() })
 	if err != nil {
 		t.Fatalf("define: %v", err)

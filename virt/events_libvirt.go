@@ -2,6 +2,7 @@ package virt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -48,17 +49,19 @@ func runEventLoop() {
 }
 
 // connEvents is a connection's lifecycle subscription: registered with libvirtd on the first
-// Watch, deregistered on Close.
+// Watch and again on every reconnection, deregistered on Close.
 type connEvents struct {
 	mu         sync.Mutex
 	fanout     *EventFanout
-	callbackID int
-	registered bool
+	wanted     bool   // a Watch came: register on every connection
+	callbackID int    // of the registration on connection gen
+	gen        uint64 // the connection registered on; 0 for none
 	closed     bool
 }
 
 // Watch implements EventSource. The first call registers for libvirtd's lifecycle events on
-// this connection (one bounded round trip); later calls only subscribe.
+// this connection (one bounded round trip); later calls only subscribe. While libvirtd is
+// away the subscription is made and the registration waits for the reconnection.
 func (c *Conn) Watch(ctx context.Context) (<-chan LifecycleEvent, error) {
 	const op = "register for lifecycle events"
 	if err := startEventLoop(); err != nil {
@@ -70,16 +73,45 @@ func (c *Conn) Watch(ctx context.Context) (<-chan LifecycleEvent, error) {
 	if e.closed {
 		return nil, &opError{op: op, class: ErrUnavailable, err: fmt.Errorf("connection closed")}
 	}
-	if !e.registered {
-		id, err := call(ctx, op, func() (int, error) {
-			return c.lv.DomainEventLifecycleRegister(nil, c.onLifecycle)
-		}, func(late int) { _ = c.lv.DomainEventDeregister(late) })
-		if err != nil {
+	if !e.wanted {
+		if lv, gen, inflight, err := c.link.acquire(op); err == nil {
+			err := c.registerEventsLocked(ctx, lv, gen, inflight)
+			if err != nil {
+				return nil, err
+			}
+		} else if !errors.Is(err, ErrDisconnected) {
 			return nil, err
 		}
-		e.callbackID, e.registered = id, true
+		e.wanted = true
 	}
 	return e.fanout.Watch(ctx)
+}
+
+// registerEventsLocked registers the lifecycle callback on connection gen (lv, one of whose
+// in-flight calls this is); called with c.events.mu held.
+func (c *Conn) registerEventsLocked(ctx context.Context, lv *libvirt.Connect, gen uint64, inflight *sync.WaitGroup) error {
+	e := &c.events
+	id, err := run(ctx, "register for lifecycle events", func() (int, error) {
+		defer inflight.Done()
+		return lv.DomainEventLifecycleRegister(nil, c.onLifecycle)
+	}, func(late int) { _ = lv.DomainEventDeregister(late) })
+	if err != nil {
+		return err
+	}
+	e.callbackID, e.gen = id, gen
+	return nil
+}
+
+// resumeEvents registers again on a new connection when a Watch asked for events.
+func (c *Conn) resumeEvents(ctx context.Context, lv *libvirt.Connect, gen uint64, inflight *sync.WaitGroup) error {
+	e := &c.events
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.wanted || e.closed {
+		inflight.Done()
+		return nil
+	}
+	return c.registerEventsLocked(ctx, lv, gen, inflight)
 }
 
 // DroppedEvents implements EventSource.
@@ -106,8 +138,9 @@ func (c *Conn) onLifecycle(_ *libvirt.Connect, d *libvirt.Domain, ev *libvirt.Do
 	})
 }
 
-// closeEvents deregisters from libvirtd (bounded by ctx) and closes every subscription.
-func (c *Conn) closeEvents(ctx context.Context) error {
+// closeEvents deregisters from libvirtd (bounded by ctx) when lv, the live connection, holds
+// the registration, and closes every subscription.
+func (c *Conn) closeEvents(ctx context.Context, lv *libvirt.Connect) error {
 	e := &c.events
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -116,11 +149,11 @@ func (c *Conn) closeEvents(ctx context.Context) error {
 	}
 	e.closed = true
 	defer e.fanout.Close() // also stops a callback already under way from publishing
-	if !e.registered {
+	if lv == nil || e.gen == 0 || e.gen != c.link.generation() {
 		return nil
 	}
 	_, err := call(ctx, "deregister from lifecycle events", func() (struct{}, error) {
-		return struct{}{}, c.lv.DomainEventDeregister(e.callbackID)
+		return struct{}{}, lv.DomainEventDeregister(e.callbackID)
 	}, nil)
 	return err
 }

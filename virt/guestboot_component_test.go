@@ -106,7 +106,7 @@ func TestGuestBootsUnderTCG(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), guestBootDeadline+120*time.Second)
 	defer cancel()
 	dom, err := call(ctx, "define "+name, func() (*libvirt.Domain, error) {
-		return c.lv.DomainDefineXML(domXML)
+		return c.current().DomainDefineXML(domXML)
 	}, func(d *libvirt.Domain) { d.Free() })
 	if err != nil {
 		t.Fatalf("define: %v\n%s", err, domXML)
@@ -131,7 +131,7 @@ func TestGuestBootsUnderTCG(t *testing.T) {
 
 	removeTestDomain(t, c, dom, name)
 	_, err = call(ctx, "lookup "+name, func() (struct{}, error) {
-		d, err := c.lv.LookupDomainByUUIDString(id)
+		d, err := c.current().LookupDomainByUUIDString(id)
 		if err == nil {
 			d.Free()
 		}

@@ -31,24 +31,24 @@ type HostFacts struct {
 
 // HostFacts reads the host's facts through libvirt and /proc/meminfo.
 func (c *Conn) HostFacts(ctx context.Context) (HostFacts, error) {
-	f, err := call(ctx, "read host facts", func() (HostFacts, error) {
+	f, err := connCall(ctx, c, "read host facts", func(lv *libvirt.Connect) (HostFacts, error) {
 		var f HostFacts
-		info, err := c.lv.GetNodeInfo()
+		info, err := lv.GetNodeInfo()
 		if err != nil {
 			return f, err
 		}
 		f.VCPUs = int(info.Cpus)
 		f.MemoryMB = int(info.Memory / 1024)
-		if f.HypervisorType, err = c.lv.GetType(); err != nil {
+		if f.HypervisorType, err = lv.GetType(); err != nil {
 			return f, err
 		}
-		if f.HypervisorVersion, err = c.lv.GetVersion(); err != nil {
+		if f.HypervisorVersion, err = lv.GetVersion(); err != nil {
 			return f, err
 		}
-		if f.Hostname, err = c.lv.GetHostname(); err != nil {
+		if f.Hostname, err = lv.GetHostname(); err != nil {
 			return f, err
 		}
-		capsXML, err := c.lv.GetCapabilities()
+		capsXML, err := lv.GetCapabilities()
 		if err != nil {
 			return f, err
 		}

@@ -23,8 +23,8 @@ func (c *Conn) Define(ctx context.Context, xml string) error {
 	if d.Name == "" || d.UUID == "" {
 		return &opError{op: "define domain", class: ErrInvalid, err: errors.New("the XML lacks <name> or <uuid>")}
 	}
-	_, err := call(ctx, "define domain "+d.Name+" "+d.UUID, func() (struct{}, error) {
-		dom, err := c.lv.DomainDefineXMLFlags(xml, libvirt.DOMAIN_DEFINE_VALIDATE)
+	_, err := connCall(ctx, c, "define domain "+d.Name+" "+d.UUID, func(lv *libvirt.Connect) (struct{}, error) {
+		dom, err := lv.DomainDefineXMLFlags(xml, libvirt.DOMAIN_DEFINE_VALIDATE)
 		if err != nil {
 			return struct{}{}, err
 		}
@@ -104,8 +104,8 @@ func (c *Conn) State(ctx context.Context, uuid string) (PowerState, error) {
 
 // List implements Hypervisor, sorted by name.
 func (c *Conn) List(ctx context.Context) ([]DomainInfo, error) {
-	return call(ctx, "list domains", func() ([]DomainInfo, error) {
-		doms, err := c.lv.ListAllDomains(0)
+	return connCall(ctx, c, "list domains", func(lv *libvirt.Connect) ([]DomainInfo, error) {
+		doms, err := lv.ListAllDomains(0)
 		if err != nil {
 			return nil, err
 		}
@@ -209,8 +209,8 @@ func (c *Conn) onDomain(ctx context.Context, op, uuid string, f func(*libvirt.Do
 // domainCall looks the domain up and runs f on it in one bounded call, freeing the handle
 // afterwards even when the caller stopped waiting.
 func domainCall[T any](ctx context.Context, c *Conn, op, uuid string, f func(*libvirt.Domain) (T, error)) (T, error) {
-	return call(ctx, op+" domain "+uuid, func() (T, error) {
-		d, err := c.lv.LookupDomainByUUIDString(uuid)
+	return connCall(ctx, c, op+" domain "+uuid, func(lv *libvirt.Connect) (T, error) {
+		d, err := lv.LookupDomainByUUIDString(uuid)
 		if err != nil {
 			var zero T
 			return zero, err

@@ -62,8 +62,8 @@ const domainStatsTypes = libvirt.DOMAIN_STATS_STATE | libvirt.DOMAIN_STATS_CPU_T
 // It asks libvirt not to wait for domain jobs: a domain busy with a migration, a save or a
 // stuck monitor comes back Incomplete instead of holding up every other domain.
 func (c *Conn) DomainStats(ctx context.Context) ([]DomainStats, error) {
-	return call(ctx, "get domain stats", func() ([]DomainStats, error) {
-		recs, err := c.lv.GetAllDomainStats(nil, domainStatsTypes, libvirt.CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT)
+	return connCall(ctx, c, "get domain stats", func(lv *libvirt.Connect) ([]DomainStats, error) {
+		recs, err := lv.GetAllDomainStats(nil, domainStatsTypes, libvirt.CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT)
 		if err != nil {
 			return nil, err
 		}

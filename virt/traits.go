@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
 )
 
@@ -65,7 +66,7 @@ func (c *Conn) DriverTraits(ctx context.Context, virtType string) ([]string, err
 	for _, m := range vifModels[virtType] {
 		traits = append(traits, "COMPUTE_NET_VIF_MODEL_"+strings.ToUpper(strings.ReplaceAll(m, "-", "_")))
 	}
-	capsXML, err := call(ctx, "capabilities", func() (string, error) { return c.lv.GetCapabilities() }, nil)
+	capsXML, err := connCall(ctx, c, "capabilities", func(lv *libvirt.Connect) (string, error) { return lv.GetCapabilities() }, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -77,8 +78,8 @@ func (c *Conn) DriverTraits(ctx context.Context, virtType string) ([]string, err
 		traits = append(traits, cpuTraits(caps.Host)...)
 	}
 	for _, machine := range machineTypes {
-		raw, err := call(ctx, "domain capabilities "+machine, func() (string, error) {
-			return c.lv.GetDomainCapabilities("", "x86_64", machine, virtType, 0)
+		raw, err := connCall(ctx, c, "domain capabilities "+machine, func(lv *libvirt.Connect) (string, error) {
+			return lv.GetDomainCapabilities("", "x86_64", machine, virtType, 0)
 		}, nil)
 		if err != nil {
 			return nil, err

@@ -54,7 +54,7 @@ func TestCPUTraitsMatchNova(t *testing.T) {
 	c := openTestConn(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	capsXML, err := c.lv.GetCapabilities()
+	capsXML, err := c.current().GetCapabilities()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
 )
 
@@ -35,8 +36,8 @@ func (c *Conn) CheckVirtType(ctx context.Context, virtType string) error {
 	if virtType != VirtTypeQEMU && virtType != VirtTypeKVM {
 		return fmt.Errorf("virt: virt_type %q: %w (supported: %s, %s)", virtType, ErrInvalid, VirtTypeQEMU, VirtTypeKVM)
 	}
-	raw, err := call(ctx, "get domain capabilities for "+virtType, func() (string, error) {
-		return c.lv.GetDomainCapabilities("", guestArch, "", virtType, 0)
+	raw, err := connCall(ctx, c, "get domain capabilities for "+virtType, func(lv *libvirt.Connect) (string, error) {
+		return lv.GetDomainCapabilities("", guestArch, "", virtType, 0)
 	}, nil)
 	if err != nil {
 		if errors.Is(err, ErrTimeout) {

@@ -113,7 +113,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 	}
 
 	status("connecting to libvirt")
-	hv, err := virt.Open(startCtx, libvirtURI(cfg.Libvirt))
+	hv, err := virt.Open(startCtx, libvirtURI(cfg.Libvirt), virt.WithLogger(log))
 	if err != nil {
 		return err
 	}
@@ -224,7 +224,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 	}
 	log.Info("novalet ready", "host", cfg.Default.Host, "node", a.NodeName(), "compute_node_uuid", a.NodeUUID())
 	_ = notify.Ready(ctx)
-	status(fmt.Sprintf("serving compute.%s; node %s", cfg.Default.Host, a.NodeName()))
+	serving := fmt.Sprintf("serving compute.%s; node %s", cfg.Default.Host, a.NodeName())
+	status(serving)
+	go reportLibvirtStatus(ctx, hv, serving, status)
 
 	loops, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
@@ -245,6 +247,25 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 		log.Warn("stopping with builds still running; start-up recovery settles them", "error", derr)
 	}
 	return err
+}
+
+// reportLibvirtStatus puts the libvirt connection's state in the unit's status line
+// (`systemctl status novalet`) while it is lost. The watchdog keeps being fed meanwhile: the
+// agent's loops go round and the connection is being reopened, and a restart would only trade
+// a disabled node for one that fails to start; /healthz and novalet_libvirt_up say it is down.
+func reportLibvirtStatus(ctx context.Context, hv virt.ConnectionSource, serving string, status func(string)) {
+	states, err := hv.WatchConnection(ctx)
+	if err != nil {
+		return
+	}
+	for st := range states {
+		if st.Up {
+			status(serving)
+		} else {
+			status(fmt.Sprintf("%s; libvirt connection lost since %s (%s): service disabled, reconnecting",
+				serving, st.Since.UTC().Format(time.RFC3339), st.Reason))
+		}
+	}
 }
 
 // startAgent registers the node, retrying while the conductor is not answering yet (nova-compute

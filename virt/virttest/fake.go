@@ -37,6 +37,7 @@ type Fake struct {
 	inject  map[string][]error     // method name -> errors to return next, in order
 
 	events *virt.EventFanout // see fake_events.go
+	conn   *virt.ConnStates  // see fake_conn.go
 
 	stats     map[string]virt.DomainStats // by lower-case uuid, set by SetStats (fake_stats.go)
 	statsHang chan struct{}               // while not nil, DomainStats blocks (HangStats)
@@ -56,7 +57,7 @@ type fakeDomain struct {
 func NewFake() *Fake {
 	return &Fake{
 		NamePrefix: virt.InstanceNamePrefix, domains: map[string]*fakeDomain{}, inject: map[string][]error{},
-		events: virt.NewEventFanout(),
+		events: virt.NewEventFanout(), conn: virt.NewConnStates(virt.ConnState{Up: true, Since: time.Now()}),
 	}
 }
 
@@ -98,6 +99,10 @@ func (f *Fake) begin(ctx context.Context, method string) error {
 		return fmt.Errorf("virttest: %s: %w", method, err)
 	}
 	f.mu.Lock()
+	if st := f.conn.Current(); !st.Up {
+		f.mu.Unlock()
+		return fmt.Errorf("virttest: %s: %w: %s", method, virt.ErrDisconnected, st.Reason)
+	}
 	if errs := f.inject[method]; len(errs) > 0 {
 		f.inject[method] = errs[1:]
 		f.mu.Unlock()

@@ -80,3 +80,24 @@ type recorder struct {
 
 func (r *recorder) Errorf(string, ...any) { r.failed = true }
 func (r *recorder) Helper()               {}
+
+func TestFakeConnectionConforms(t *testing.T) {
+	f := NewFake()
+	f.NamePrefix = ListedPrefix
+	t.Cleanup(func() { f.CheckClean(t) })
+	RunConnection(t, f, Outage{
+		Break:   func(*testing.T) { f.Disconnect("Connection to libvirt lost: 1") },
+		Restore: func(*testing.T) { f.Reconnect() },
+	}, fakeDomainXML)
+}
+
+// Through WithCallTimeout, as the agent holds it, the connection's state still shows.
+func TestFakeConnectionConformsWithCallTimeout(t *testing.T) {
+	f := NewFake()
+	f.NamePrefix = ListedPrefix
+	t.Cleanup(func() { f.CheckClean(t) })
+	RunConnection(t, virt.WithCallTimeout(f, time.Minute), Outage{
+		Break:   func(*testing.T) { f.Disconnect("Connection to libvirt lost: 1") },
+		Restore: func(*testing.T) { f.Reconnect() },
+	}, fakeDomainXML)
+}
