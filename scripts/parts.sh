@@ -164,15 +164,6 @@ configure_libvirtd() {
   return $((1 - changed))
 }
 
-# close_inherited_fds: close every descriptor above 2 of the current (sub)shell.
-close_inherited_fds() {
-  local fd
-  for fd in /proc/$BASHPID/fd/*; do
-    fd=${fd##*/}
-    if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
-  done
-}
-
 launch_libvirt() {
   local conf_changed=0
   configure_libvirt && conf_changed=1
