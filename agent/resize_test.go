@@ -54,23 +54,7 @@ func (e *opsEnv) newResizable(t *testing.T) string {
 // claimed for the instance; then prep_resize is cast to this host. It returns the migration.
 func (e *opsEnv) startResize(t *testing.T, id string, flavor *ovo.Object) string {
 	t.Helper()
-	m, _ := ovo.New("Migration")
-	migID := uuid.NewString()
-	newType, _ := ovo.Value[int64](flavor, "id")
-	must(t, set(m, map[string]any{"id": int64(7), "uuid": migID, "status": "pre-migrating", "migration_type": "resize",
-		"instance_uuid": id, "old_instance_type_id": int64(1), "new_instance_type_id": newType,
-		"source_compute": e.a.Host(), "source_node": e.a.Host(), "dest_compute": nil, "dest_node": nil, "dest_host": nil}))
-	e.cond.PutMigration(m)
-	e.pl.Allocate(migID, testRP, oldAlloc)
-	e.pl.Allocate(id, testRP, newAlloc)
-	err := e.cast(t, id, "prep_resize", taskResizePrep, map[string]any{"flavor": flavor,
-		"image": map[string]any{"id": e.image, "properties": map[string]any{}}, "request_spec": nil,
-		"filter_properties": map[string]any{}, "node": e.a.Host(), "clean_shutdown": true,
-		"migration": e.cond.Migration(migID), "host_list": []any{}})
-	if err != nil {
-		t.Fatalf("prep_resize: %v", err)
-	}
-	return migID
+	return e.startMove(t, e, id, flavor)
 }
 
 // deliver hands the last cast of method to this host's handler, as RabbitMQ would.
