@@ -4,7 +4,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 GUEST_DIR ?= .cache/guest
 
-.PHONY: build test test-unit lint deps parts parts-stop guest demo demo-stop purge controlplane controlplane-stop e2e bench fuzz clean
+.PHONY: build test test-unit lint deps parts parts-stop guest demo demo-stop purge controlplane controlplane-stop e2e bench bench-scale fuzz clean
 
 ## build: bin/novalet
 build:
@@ -64,6 +64,10 @@ e2e:
 ## bench: novalet beside Debian's nova-compute on the control plane, as ratios.
 bench: controlplane
 	bash bench/run.sh
+
+## bench-scale: N novalet and K Debian nova-compute fake-driver nodes on the running control plane.
+bench-scale:
+	bash bench/scale.sh
 
 ## fuzz: each fuzz target for FUZZTIME (default 20s).
 fuzz:
