@@ -70,9 +70,12 @@ cleanup() {
   rm -rf "$WORK"/*/instances "$WORK"/*/lock
   log "left: $(hosts_left) fake hosts in the compute service list"
 }
+# hosts_left: how many of the host names this run uses have a compute service.
 hosts_left() {
+  local k last=${NODES##* }
   api GET "/os-services?binary=nova-compute"
-  jq -r '.services[].host' <<<"$API_BODY" | grep -cE '^n?fake-[0-9]+$' || true
+  jq -r '.services[].host' <<<"$API_BODY" |
+    grep -cxF -f <(for ((k = 1; k <= last; k++)); do echo "fake-$k"; done; for ((k = 1; k <= ${SCALE_NOVA_MAX:-10} || k <= ${SCALE_NOVA:-0}; k++)); do echo "nfake-$k"; done) || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -103,7 +106,8 @@ row() {
 }
 table() {
   echo
-  echo "Scale run $STAMP: window ${WINDOW} s per step, after ${SETTLE} s; one server per node (test_flavor, image guest, no NIC)"
+  echo "Scale run $STAMP: window ${WINDOW} s per step, after ${SETTLE} s; one server per node (test_flavor, image guest, no NIC);"
+  echo "fake nodes disabled but while their servers boot, reserved_host_memory_mb 799000, cpu_allocation_ratio 0.01"
   printf '%-14s %5s %5s %8s %9s %7s %9s %7s %8s %6s %6s %6s %5s %5s %5s %7s %7s %6s %6s %6s  %s\n' \
     step nodes srv boot_s calls/min /node plc/h /node plc_all/h conns chans queues c/nd ch/nd q/nd \
     cond%cpu sched% rssMiB /node brk_c loadavg
@@ -130,12 +134,15 @@ have=0
 for n in $NODES; do
   log "novalet: starting fake-$((have + 1))..fake-$n"
   novalet_nodes $((have + 1)) "$n"
-  wait_up $((120 + 3 * n)) "${NV_HOSTS[@]}" || die "novalet nodes not up; see $WORK/fake-*/agent.log"
-  bash "$REPO/controlplane/nova-manage.sh" cell_v2 discover_hosts >>"$WORK/discover.log" 2>&1 || log "WARNING: discover_hosts failed"
   new=()
   for ((k = have + 1; k <= n; k++)); do new+=("fake-$k"); done
+  wait_up $((120 + 3 * n)) "${new[@]}" || die "novalet nodes not up; see $WORK/fake-*/agent.log"
+  set_status disabled "${new[@]}"
+  bash "$REPO/controlplane/nova-manage.sh" cell_v2 discover_hosts >>"$WORK/discover.log" 2>&1 || log "WARNING: discover_hosts failed"
   nova_login >/dev/null || die "no token"
+  set_status enabled "${new[@]}"
   boot_on "${new[@]}"
+  set_status disabled "${new[@]}"
   log "novalet: $BOOT_SERVERS servers on fake-$((have + 1))..fake-$n in $BOOT_SECONDS s ($BOOT_ERRORS not ACTIVE)"
   have=$n
   sleep "$SETTLE"
@@ -161,9 +168,12 @@ if [ "$K" -gt 0 ]; then
   row baseline none 0 0
   nova_nodes 1 "$K"
   wait_up $((300 + 30 * K)) "${NC_HOSTS[@]}" || die "nova-compute nodes not up; see $WORK/nfake-*/agent.log"
+  set_status disabled "${NC_HOSTS[@]}"
   bash "$REPO/controlplane/nova-manage.sh" cell_v2 discover_hosts >>"$WORK/discover.log" 2>&1 || log "WARNING: discover_hosts failed"
   nova_login >/dev/null || die "no token"
+  set_status enabled "${NC_HOSTS[@]}"
   boot_on "${NC_HOSTS[@]}"
+  set_status disabled "${NC_HOSTS[@]}"
   log "nova-compute: $BOOT_SERVERS servers in $BOOT_SECONDS s ($BOOT_ERRORS not ACTIVE)"
   sleep "$SETTLE"
   log "nova-compute: $K nodes, ${WINDOW} s window"

@@ -29,6 +29,11 @@ instances_path = $dir/instances
 log_file = $dir/agent.log
 use_stderr = false
 debug = true
+# Fake nodes must not attract other servers on this machine (the e2e tests' on host vm): little
+# free RAM, CPU and disk (disk_available_least is 0) for the weighers, and disabled but while the
+# bench boots its own servers (set_status).
+reserved_host_memory_mb = 799000
+cpu_allocation_ratio = 0.01
 default_log_levels = $DEBUG_LEVELS
 [oslo_concurrency]
 lock_path = $dir/lock
@@ -85,10 +90,28 @@ wait_up() {
   done
 }
 
+# set_status enabled|disabled HOST...: the hosts' compute services. A disabled node is left out
+# by the scheduler (ComputeFilter, and the COMPUTE_STATUS_DISABLED trait in Placement).
+set_status() {
+  local status=$1 id body
+  shift
+  body=$(jq -nc --arg s "$status" '{status: $s} + (if $s == "disabled" then {disabled_reason: "novalet scale bench"} else {} end)')
+  api GET "/os-services?binary=nova-compute"
+  for id in $(jq -r --argjson h "$(printf '%s\n' "$@" | jq -R . | jq -sc .)" \
+    '.services[] | select(.host as $x | $h | index($x)) | .id' <<<"$API_BODY"); do
+    api PUT "/os-services/$id" "$body"
+    [ "$API_CODE" = 200 ] || log "WARNING: PUT os-services/$id $status: $API_CODE $API_BODY"
+  done
+}
+
 # boot_on HOST...: one server per host (microversion 2.74's host, as an admin), no NIC; waits
 # for all ACTIVE; BOOT_SECONDS is the burst's wall time, BOOT_ERRORS the servers not ACTIVE.
 boot_on() {
   local h ids=() t0 id st pending deadline
+  # The image by name each time: other sessions' tests may upload guest again meanwhile.
+  img_api GET "/v2/images?name=guest&status=active"
+  IMAGE_ID=$(jq -r '.images[0].id // empty' <<<"$API_BODY")
+  [ -n "$IMAGE_ID" ] || log "WARNING: no active image guest: $API_CODE $API_BODY"
   t0=$(now)
   for h in "$@"; do
     api POST /servers "$(jq -nc --arg n "scale-$h" --arg f "$FLAVOR_ID" --arg i "$IMAGE_ID" --arg h "$h" \
@@ -155,7 +178,11 @@ forget_hosts() {
   api GET "/os-services?binary=nova-compute"
   for id in $(jq -r --argjson h "$(printf '%s\n' "$@" | jq -R . | jq -sc .)" \
     '.services[] | select(.host as $x | $h | index($x)) | .id' <<<"$API_BODY"); do
-    api DELETE "/os-services/$id"
+    for _ in $(seq 30); do # 409 while an instance is still on the host
+      api DELETE "/os-services/$id"
+      [ "$API_CODE" = 409 ] || break
+      sleep 4
+    done
     [ "$API_CODE" = 204 ] || log "WARNING: DELETE os-services/$id: $API_CODE $API_BODY"
   done
   url=$(placement_url) || { log "WARNING: no placement endpoint; providers not checked"; return 0; }
