@@ -4,7 +4,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 GUEST_DIR ?= .cache/guest
 
-.PHONY: build test test-unit lint deps parts parts-stop guest demo demo-stop purge controlplane controlplane-stop e2e bench fuzz faults soak clean
+.PHONY: build test test-unit lint deps parts parts-stop guest demo demo-stop purge controlplane controlplane-stop e2e bench bench-scale fuzz faults soak clean
 
 ## build: bin/novalet
 build:
@@ -76,6 +76,10 @@ faults: controlplane
 ## batch; the table goes to bench/results (SOAK_CYCLES sets the count).
 soak: controlplane
 	bash bench/soak.sh
+
+## bench-scale: N novalet and K Debian nova-compute fake-driver nodes on the running control plane.
+bench-scale:
+	bash bench/scale.sh
 
 ## fuzz: each fuzz target for FUZZTIME (default 20s).
 fuzz:

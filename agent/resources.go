@@ -28,6 +28,9 @@ type ResourceOptions struct {
 	// libvirt_call_timeout); 0 leaves them to the caller's context. init_host waits longer on
 	// purpose: a libvirtd that has just started probes its emulators first.
 	LibvirtCallTimeout time.Duration
+	// DiskGB, when set, is the disk the node reports instead of instances_path's statvfs:
+	// nova's fake driver reports a fixed local_gb (600000) with disk_available_least 0.
+	DiskGB int
 }
 
 // tracker is nova's resource tracker for the one node a libvirt host has: it keeps the
@@ -131,6 +134,14 @@ func statDisk(path string) (diskGB, error) {
 	return diskGB{total: gib(fs.Blocks), used: gib(fs.Blocks - fs.Bfree), free: gib(fs.Bavail)}, nil
 }
 
+// disk is the node's disk: the fixed DiskGB when set, else instances_path's file system.
+func (t *tracker) disk() (diskGB, error) {
+	if t.opts.DiskGB > 0 {
+		return diskGB{total: t.opts.DiskGB}, nil
+	}
+	return statDisk(t.opts.InstancesPath)
+}
+
 // usage sums what the instances on this node take, from their flavors.
 type usage struct {
 	vcpus, memoryMB, diskGB, count int
@@ -203,7 +214,7 @@ func (t *tracker) update(ctx context.Context) error {
 		t.node = facts.Hostname
 		t.publishName(t.node)
 	}
-	disk, err := statDisk(t.opts.InstancesPath)
+	disk, err := t.disk()
 	if err != nil {
 		return err
 	}

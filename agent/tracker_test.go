@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/novalet/novalet/openstack/placement"
+	"github.com/novalet/novalet/openstack/placement/placementtest"
+	"github.com/novalet/novalet/rpc/ovo"
 	"github.com/novalet/novalet/virt"
 )
 
@@ -68,5 +71,29 @@ func TestHungLibvirtFreezesNothing(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the resource pass did not end at libvirt_call_timeout")
+	}
+}
+
+// A fixed DiskGB (the fake driver's local_gb) is what the node and its provider report, not
+// instances_path's file system.
+func TestFixedDiskGBReplacesStatfs(t *testing.T) {
+	fc := newFakeConductor()
+	fp, sc := placementtest.New(t)
+	a := testAgent(t, fc, t.TempDir(), placement.New(sc, discardLogger()), func(_ *Deps, o *Options) {
+		o.Resources.DiskGB = 600000
+	})
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	cn := fc.ComputeNode("cmp1", "cmp1.example")
+	if gb, _ := ovo.Value[int64](cn, "local_gb"); gb != 600000 {
+		t.Errorf("local_gb %d, want 600000", gb)
+	}
+	if least, _ := ovo.Value[int64](cn, "disk_available_least"); least != 0 {
+		t.Errorf("disk_available_least %d, want 0 as nova's fake driver", least)
+	}
+	rp, ok := fp.Provider(a.NodeUUID())
+	if !ok || rp.Inventories["DISK_GB"].Total != 600000 {
+		t.Fatalf("provider %+v", rp)
 	}
 }

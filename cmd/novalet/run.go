@@ -16,7 +16,6 @@ import (
 	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/internal/remotefs"
 	"github.com/novalet/novalet/metrics"
-	"github.com/novalet/novalet/netplug"
 	"github.com/novalet/novalet/openstack/neutron"
 	"github.com/novalet/novalet/openstack/placement"
 	"github.com/novalet/novalet/rpc"
@@ -38,6 +37,10 @@ const exConfig = 78
 func runCommand(sources []config.Source, flags logFlags, stdout, stderr io.Writer) int {
 	cfg, err := loadConfig(sources, flags)
 	if err != nil {
+		fmt.Fprintf(stderr, "novalet run: %v\n", err)
+		return exConfig
+	}
+	if _, err := computeDriver(cfg.Default.ComputeDriver); err != nil {
 		fmt.Fprintf(stderr, "novalet run: %v\n", err)
 		return exConfig
 	}
@@ -113,13 +116,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 	}
 
 	status("connecting to libvirt")
-	hv, err := virt.Open(startCtx, libvirtURI(cfg.Libvirt), virt.WithLogger(log))
+	drv, err := openDriver(startCtx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer hv.Close()
-	if err := hv.CheckVirtType(startCtx, cfg.Libvirt.VirtType); err != nil {
-		return fmt.Errorf("[libvirt] virt_type %s: %w", cfg.Libvirt.VirtType, err)
+	defer drv.Close()
+	hv := drv.hv
+	if drv.fake() {
+		log.Warn("compute_driver fake.FakeDriver: instances are kept in memory only, nothing runs", "compute_driver", drv.name)
 	}
 	m.SetLibvirtUp(true)
 	_ = m.WatchInstances(hv)
@@ -151,9 +155,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 		return err
 	}
 	icOpts.Observer = imageCacheMetrics{m}
-	images, err := imagecache.New(icOpts)
-	if err != nil {
-		return err
+	var images imagecache.Cache = imagecache.NewNoDisks(cfg.Default.InstancesPath)
+	if !drv.fake() {
+		if images, err = imagecache.New(icOpts); err != nil {
+			return err
+		}
 	}
 	_ = m.WatchImageCache(imageCacheUsage{images})
 	if removed, err := images.CleanLeftovers(startCtx); err != nil {
@@ -166,11 +172,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 	if !ok {
 		return fmt.Errorf("the image cache's Glance client (%T) cannot write images", icOpts.Fetcher)
 	}
-	plugger, err := netplug.Open("")
-	if err != nil {
-		return err
+	opts := agentOptions(cfg, timeout)
+	if drv.fake() {
+		opts.Resources.DiskGB = fakeLocalGB
 	}
-	defer plugger.Close()
 	ru, err := remoteUser()
 	if err != nil {
 		return err
@@ -187,7 +192,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 		ImageService: imageService,
 		Caster:       client,
 		Network:      neutron.NewConnector(cfg.Neutron, log),
-		Taps:         plugger,
+		Taps:         drv.taps,
 		Remote:       remote,
 		ConnectPlacement: func(ctx context.Context) (agent.ReportClient, error) {
 			p, err := placement.Connect(ctx, cfg.Placement, log)
@@ -199,7 +204,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 		},
 		Observer: m,
 		Log:      log,
-	}, agentOptions(cfg, timeout))
+	}, opts)
 	if err != nil {
 		return err
 	}
