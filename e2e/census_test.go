@@ -29,7 +29,7 @@ func hostLeaks(t *testing.T) []string {
 	var rows []struct {
 		ID string `json:"ID"`
 	}
-	openstack(t, &rows, computeAPI, "server", "list", "--all-projects", "--host", "vm", "-c", "ID")
+	openstack(t, &rows, computeAPI, "server", "list", "--all-projects", "--host", testHost, "-c", "ID")
 	for _, r := range rows {
 		servers[r.ID] = true
 	}
@@ -112,7 +112,7 @@ func allocationLeaks(t *testing.T) []string {
 	var provs []struct {
 		UUID string `json:"uuid"`
 	}
-	openstack(t, &provs, "resource", "provider", "list", "--name", "vm")
+	openstack(t, &provs, "resource", "provider", "list", "--name", testHost)
 	if len(provs) != 1 {
 		t.Errorf("resource providers named vm: %d", len(provs))
 		return nil

@@ -244,7 +244,7 @@ func faultPlacementNeutronStopped(t *testing.T) string {
 	n2.waitNotify(t, "READY=1", 3*time.Minute)
 	ready := time.Since(stopped).Round(time.Second)
 	time.Sleep(time.Until(stopped.Add(serviceStopFor)))
-	if st := hostState(t, "vm"); st != "up" {
+	if st := hostState(t, testHost); st != "up" {
 		t.Errorf("compute service %s with Placement and Neutron stopped, want up", st)
 	}
 	controlplane(t, "start.sh")
@@ -286,7 +286,7 @@ func faultLibvirtdStopped(t *testing.T) string {
 		scrapes++
 		time.Sleep(5 * time.Second)
 	}
-	if st := hostState(t, "vm"); st != "up" {
+	if st := hostState(t, testHost); st != "up" {
 		t.Errorf("compute service %s after %s with libvirtd stopped, want up (heartbeats go on)", st, libvirtdStopFor)
 	}
 	cont()

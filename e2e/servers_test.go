@@ -62,10 +62,15 @@ func showServer(t *testing.T, id string) *serverInfo {
 	return &s
 }
 
+// testHost is the compute host the tests run novalet as. Servers are requested on it (API
+// 2.74's host, still checked by the scheduler): another node on the control plane (the
+// two-node bed's vm2, a bench's fake nodes) must not take them.
+const testHost = "vm"
+
 // createServers runs `openstack server create` (without --wait) and returns the new ids.
 func createServers(t *testing.T, name, image string, count int) []string {
 	t.Helper()
-	args := []string{computeAPI, "server", "create", "--flavor", "test_flavor", "--image", image, "--nic", "none"}
+	args := []string{computeAPI, "server", "create", "--flavor", "test_flavor", "--image", image, "--nic", "none", "--host", testHost}
 	if count > 1 {
 		args = append(args, "--min", fmt.Sprint(count), "--max", fmt.Sprint(count))
 	}
