@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/openstack/placement"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/rpc/ovo"
@@ -28,6 +29,8 @@ type ResourceOptions struct {
 	// libvirt_call_timeout); 0 leaves them to the caller's context. init_host waits longer on
 	// purpose: a libvirtd that has just started probes its emulators first.
 	LibvirtCallTimeout time.Duration
+	// FileOwner is who state_path/compute_id belongs to (user nova; nil: the process).
+	FileOwner *imagecache.Owner
 }
 
 // tracker is nova's resource tracker for the one node a libvirt host has: it keeps the
@@ -217,7 +220,7 @@ func (t *tracker) update(ctx context.Context) error {
 	}
 	fields := t.nodeFields(facts, disk, use)
 	if t.cn == nil {
-		cn, err := ensureComputeNode(ctx, t.log, t.objs, t.opts.StatePath, t.host, t.node, fields)
+		cn, err := ensureComputeNode(ctx, t.log, t.objs, t.opts.StatePath, t.opts.FileOwner, t.host, t.node, fields)
 		if err != nil {
 			return err
 		}

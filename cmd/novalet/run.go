@@ -189,7 +189,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 		},
 		Observer: m,
 		Log:      log,
-	}, agentOptions(cfg, timeout))
+	}, agentOptions(cfg, timeout, icOpts.Owner))
 	if err != nil {
 		return err
 	}
