@@ -101,6 +101,30 @@ if command -v logrotate >/dev/null; then
   logrotate -d /etc/logrotate.d/nova >"$TMP/logrotate.out" 2>&1 || fail "logrotate -d /etc/logrotate.d/nova: $(cat "$TMP/logrotate.out")"
 fi
 
+# postinst on a machine without user nova (this one has it, and keeps it): getent answers "no
+# such user/group" and addgroup/adduser only record their arguments, which must be
+# nova-common's (pkgos_adduser: system user, home /var/lib/nova not created, reserved 64060).
+mkdir -p "$TMP/fakebin"
+for c in getent addgroup adduser; do
+  printf '#!/bin/sh
+echo "%s $*" >>"%s/calls"
+[ %s != getent ]
+' "$c" "$TMP" "$c" >"$TMP/fakebin/$c"
+  chmod 0755 "$TMP/fakebin/$c"
+done
+PATH=$TMP/fakebin:$PATH sh /var/lib/dpkg/info/novalet.postinst configure >/dev/null 2>&1 ||
+  fail "postinst configure without user nova failed"
+want='getent group nova
+addgroup --quiet --system --gid 64060 nova
+getent passwd nova
+adduser --system --home /var/lib/nova --no-create-home --quiet --disabled-password --shell /bin/sh --group nova --uid 64060'
+[ "$(cat "$TMP/calls" 2>/dev/null)" = "$want" ] || fail "postinst without user nova ran:
+$(cat "$TMP/calls" 2>/dev/null)
+want:
+$want"
+[ "$(snapshot)" = "$BEFORE" ] || fail "postinst changed user nova or nova's directories"
+ok "postinst makes user and group nova as nova-common does"
+
 # ---- novalet check from /usr/bin, on the compute node's files -------------------------------------
 # Every row but "nova-compute" must pass: this test machine keeps Debian's nova-compute.service
 # enabled (the takeover and rollback tests and the bench run it), so that row reports the
