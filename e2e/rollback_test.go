@@ -112,7 +112,7 @@ func TestRollbackToDebianNovaCompute(t *testing.T) {
 	n = startNovalet(t)
 	n.waitNotify(t, "READY=1", 3*time.Minute)
 	eventually(t, 90*time.Second, "novalet up again", func() bool { return hostState(t, host) == "up" })
-	if got := countRows(t, "compute", "service", "list", "--service", "nova-compute"); got != 1 {
-		t.Errorf("%d nova-compute services after the round trip, want 1", got)
+	if got := countRows(t, "compute", "service", "list", "--service", "nova-compute", "--host", host); got != 1 {
+		t.Errorf("%d nova-compute services of host %s after the round trip, want 1", got, host)
 	}
 }
