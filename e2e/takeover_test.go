@@ -131,7 +131,7 @@ func TestTakeoverFromDebianNovaCompute(t *testing.T) {
 	if got := countRows(t, "resource", "provider", "list"); got != providers {
 		t.Errorf("resource providers %d after the takeover, %d before", got, providers)
 	}
-	if got := countRows(t, "compute", "service", "list", "--service", "nova-compute"); got != 1 {
+	if got := countRows(t, "compute", "service", "list", "--service", "nova-compute", "--host", host); got != 1 {
 		t.Errorf("%d nova-compute services, want 1", got)
 	}
 
