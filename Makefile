@@ -4,11 +4,15 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 GUEST_DIR ?= .cache/guest
 
-.PHONY: build test test-unit lint deps parts parts-stop guest demo demo-stop purge controlplane controlplane-stop e2e bench bench-scale fuzz faults soak clean
+.PHONY: build deb test test-unit lint deps parts parts-stop guest demo demo-stop purge controlplane controlplane-stop e2e bench bench-scale fuzz faults soak clean
 
 ## build: bin/novalet
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/novalet ./cmd/novalet
+
+## deb: bin/novalet_<version>_<arch>.deb (dpkg-deb; scripts/deb.sh says what goes in).
+deb:
+	bash scripts/deb.sh bin
 
 ## test: every tier — installs what is missing, builds the test guest, starts RabbitMQ and
 ## libvirtd by hand, runs unit + component + wire tests and the fuzz targets, stops the parts.

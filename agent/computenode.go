@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/rpc/ovo"
 )
@@ -35,8 +36,10 @@ func loadComputeID(statePath string) (string, error) {
 	return id, nil
 }
 
-// saveComputeID writes the uuid through a temp file, so a crash never leaves half a uuid.
-func saveComputeID(statePath, id string) error {
+// saveComputeID writes the uuid through a temp file, so a crash never leaves half a uuid. The
+// file is given to owner (user nova) as nova 2023.1, running as nova, writes and reads it: a
+// node rolled back to nova-compute and upgraded can still read its uuid.
+func saveComputeID(statePath, id string, owner *imagecache.Owner) error {
 	if err := os.MkdirAll(statePath, 0o755); err != nil {
 		return err
 	}
@@ -52,6 +55,12 @@ func saveComputeID(statePath, id string) error {
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
+	}
+	if owner != nil {
+		if err := tmp.Chown(owner.UID, owner.GID); err != nil {
+			tmp.Close()
+			return err
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return err
@@ -99,7 +108,7 @@ func computeNodeByUUID(ctx context.Context, objs objects, id string) (*ovo.Objec
 // ("Host is not mapped to any cell"). A new uuid is a new, unmapped node, and a renamed host
 // gets a node of its own instead of another's uuid. The uuid is written down before the
 // record is created.
-func ensureComputeNode(ctx context.Context, log *slog.Logger, objs objects, statePath, host, node string, fields map[string]any) (*ovo.Object, error) {
+func ensureComputeNode(ctx context.Context, log *slog.Logger, objs objects, statePath string, owner *imagecache.Owner, host, node string, fields map[string]any) (*ovo.Object, error) {
 	cn, err := findComputeNode(ctx, objs, host, node)
 	if err != nil {
 		return nil, err
@@ -111,7 +120,12 @@ func ensureComputeNode(ctx context.Context, log *slog.Logger, objs objects, stat
 	if cn != nil {
 		id, _ := ovo.Value[string](cn, "uuid")
 		if kept != id {
-			if err := saveComputeID(statePath, id); err != nil {
+			if err := saveComputeID(statePath, id, owner); err != nil {
+				return nil, fmt.Errorf("keep compute node uuid: %w", err)
+			}
+		} else if owner != nil {
+			// a file an older novalet wrote as root is handed over
+			if err := os.Lchown(filepath.Join(statePath, ComputeIDFile), owner.UID, owner.GID); err != nil {
 				return nil, fmt.Errorf("keep compute node uuid: %w", err)
 			}
 		}
@@ -132,7 +146,7 @@ func ensureComputeNode(ctx context.Context, log *slog.Logger, objs objects, stat
 		}
 	}
 	id := uuid.NewString()
-	if err := saveComputeID(statePath, id); err != nil {
+	if err := saveComputeID(statePath, id, owner); err != nil {
 		return nil, fmt.Errorf("keep compute node uuid: %w", err)
 	}
 	cn, err = ovo.New("ComputeNode")

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/novalet/novalet/imagecache"
 	"github.com/novalet/novalet/openstack/placement"
 	"github.com/novalet/novalet/rpc"
 	"github.com/novalet/novalet/rpc/ovo"
@@ -31,6 +32,8 @@ type ResourceOptions struct {
 	// DiskGB, when set, is the disk the node reports instead of instances_path's statvfs:
 	// nova's fake driver reports a fixed local_gb (600000) with disk_available_least 0.
 	DiskGB int
+	// FileOwner is who state_path/compute_id belongs to (user nova; nil: the process).
+	FileOwner *imagecache.Owner
 }
 
 // tracker is nova's resource tracker for the one node a libvirt host has: it keeps the
@@ -228,7 +231,7 @@ func (t *tracker) update(ctx context.Context) error {
 	}
 	fields := t.nodeFields(facts, disk, use)
 	if t.cn == nil {
-		cn, err := ensureComputeNode(ctx, t.log, t.objs, t.opts.StatePath, t.host, t.node, fields)
+		cn, err := ensureComputeNode(ctx, t.log, t.objs, t.opts.StatePath, t.opts.FileOwner, t.host, t.node, fields)
 		if err != nil {
 			return err
 		}

@@ -33,6 +33,61 @@ func controlplane(t *testing.T, script string, args ...string) {
 	}
 }
 
+// debianNovaCompute is Debian's nova-compute on this host, run as user nova by
+// controlplane/start.sh --with-nova-compute (its PID recorded; start.sh returns once the
+// service row is written after the launch) and ended by controlplane/stop.sh nova-compute.
+type debianNovaCompute struct {
+	running bool
+	logFrom int64 // size of its log when it was started
+}
+
+// novaComputeLog is where controlplane/lib.sh's launch sends nova-compute's output.
+const novaComputeLog = "/var/log/novalet-controlplane/nova-compute.log"
+
+// startDebianNovaCompute starts it; the test's cleanup stops it if the test did not.
+func startDebianNovaCompute(t *testing.T) *debianNovaCompute {
+	t.Helper()
+	d := &debianNovaCompute{running: true}
+	if fi, err := os.Stat(novaComputeLog); err == nil {
+		d.logFrom = fi.Size()
+	}
+	t.Cleanup(func() {
+		if d.running {
+			d.stop(t)
+		}
+	})
+	controlplane(t, "start.sh", "--with-nova-compute")
+	return d
+}
+
+func (d *debianNovaCompute) stop(t *testing.T) {
+	t.Helper()
+	controlplane(t, "stop.sh", "nova-compute")
+	d.running = false
+}
+
+// logLines returns the lines it logged since it was started that contain any of the words.
+func (d *debianNovaCompute) logLines(t *testing.T, words ...string) []string {
+	t.Helper()
+	b, err := os.ReadFile(novaComputeLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(b)) >= d.logFrom {
+		b = b[d.logFrom:]
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		for _, w := range words {
+			if strings.Contains(l, w) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return out
+}
+
 func countRows(t *testing.T, args ...string) int {
 	t.Helper()
 	var rows []map[string]any
@@ -46,13 +101,7 @@ func TestTakeoverFromDebianNovaCompute(t *testing.T) {
 	hostOnFlatNetwork(t)
 
 	// Debian's nova-compute first, with a server on the flat network.
-	controlplane(t, "start.sh", "--with-nova-compute")
-	debianRunning := true
-	t.Cleanup(func() {
-		if debianRunning {
-			controlplane(t, "stop.sh", "nova-compute")
-		}
-	})
+	debian := startDebianNovaCompute(t)
 	eventually(t, 3*time.Minute, "Debian's nova-compute up", func() bool { return hostState(t, host) == "up" })
 	var created struct {
 		ID string `json:"id"`
@@ -72,8 +121,7 @@ func TestTakeoverFromDebianNovaCompute(t *testing.T) {
 	providers := countRows(t, "resource", "provider", "list")
 
 	// The operator's switch: stop the distribution's service, start novalet.
-	controlplane(t, "stop.sh", "nova-compute")
-	debianRunning = false
+	debian.stop(t)
 	n := startNovalet(t)
 	n.waitNotify(t, "READY=1", 3*time.Minute)
 	eventually(t, 30*time.Second, "novalet up", func() bool { return hostState(t, host) == "up" })
@@ -83,7 +131,7 @@ func TestTakeoverFromDebianNovaCompute(t *testing.T) {
 	if got := countRows(t, "resource", "provider", "list"); got != providers {
 		t.Errorf("resource providers %d after the takeover, %d before", got, providers)
 	}
-	if got := countRows(t, "compute", "service", "list", "--service", "nova-compute"); got != 1 {
+	if got := countRows(t, "compute", "service", "list", "--service", "nova-compute", "--host", host); got != 1 {
 		t.Errorf("%d nova-compute services, want 1", got)
 	}
 

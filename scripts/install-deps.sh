@@ -18,6 +18,8 @@ set -euo pipefail
 #   unit checks     systemd (systemd-analyze verify), iproute2 (ip, ss), procps (pgrep, ps)
 #   demo and e2e    openssh-client (ssh into the guest, ssh-keygen for test-key), curl, jq
 #   test guest      what guest/build-guest-image.sh assembles the guest from
+#   the .deb        binutils (objdump: the binary's library versions), man-db + groff-base (the
+#                   man page is checked), logrotate, adduser (scripts/deb.sh, deb-test.sh)
 PACKAGES=(
   rabbitmq-server
   libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
@@ -25,6 +27,7 @@ PACKAGES=(
   iproute2 procps systemd openssh-client curl jq
   python3-oslo.messaging python3-nova
   busybox-static dropbear-bin syslinux syslinux-common mtools dosfstools fdisk cpio kmod gzip
+  binutils man-db groff-base logrotate adduser
 )
 
 # The guest builder downloads (never installs) this kernel meta package's target with

@@ -5,7 +5,8 @@
 #   fixtures (controlplane/; the Neutron client's component test talks to its Neutron), 5. vet,
 #   6. unit + component + wire tests (`-tags component`: they need the parts, root and Debian's
 #   python3-nova; a missing part fails, never skips), 7. fuzz targets for a bounded time, 8. the
-#   end-to-end tests against the control plane (`-tags e2e`).
+#   .deb built, installed, checked and purged (scripts/deb-test.sh), 9. the end-to-end tests
+#   against the control plane (`-tags e2e`).
 # Each step's duration is printed as it ends, and all of them at the end.
 # On exit it stops what it started, and only that (parts.sh and controlplane/stop.sh record PIDs).
 set -euo pipefail
@@ -59,6 +60,7 @@ step vet vet
 # want both cores.
 step unit+component go test -count=1 -p 1 -timeout 30m -tags component ./...
 step fuzz env FUZZTIME="${FUZZTIME:-20s}" bash scripts/fuzz.sh
+step package bash scripts/deb-test.sh
 rm -f .cache/faults.txt .cache/soak.txt
 e2e_rc=0
 step e2e go test -count=1 -p 1 -timeout 75m -tags e2e ./e2e/ || e2e_rc=$?

@@ -71,11 +71,14 @@ func imageCacheOptions(cfg *config.Config, log *slog.Logger) (imagecache.Options
 	return o, nil
 }
 
-// agentOptions maps nova.conf onto the compute manager's options.
-func agentOptions(cfg *config.Config, conductorTimeout time.Duration) agent.Options {
+// agentOptions maps nova.conf onto the compute manager's options; owner (user nova) gets
+// state_path/compute_id, as it gets the files under instances_path.
+func agentOptions(cfg *config.Config, conductorTimeout time.Duration, owner *imagecache.Owner) agent.Options {
+	ro := resourceOptions(cfg)
+	ro.FileOwner = owner
 	return agent.Options{
 		Host:             cfg.Default.Host,
-		Resources:        resourceOptions(cfg),
+		Resources:        ro,
 		Compute:          computeOptions(cfg),
 		Network:          networkOptions(cfg),
 		ReportInterval:   time.Duration(cfg.Default.ReportInterval) * time.Second,

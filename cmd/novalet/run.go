@@ -172,7 +172,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, notify sys
 	if !ok {
 		return fmt.Errorf("the image cache's Glance client (%T) cannot write images", icOpts.Fetcher)
 	}
-	opts := agentOptions(cfg, timeout)
+	opts := agentOptions(cfg, timeout, icOpts.Owner)
 	if drv.fake() {
 		opts.Resources.DiskGB = fakeLocalGB
 	}
