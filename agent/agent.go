@@ -239,6 +239,7 @@ func (a *Agent) Run(ctx context.Context) {
 	}()
 	wg.Go(func() { a.imageCacheManagerLoop(ctx) })
 	wg.Go(func() { a.shelvedOffloadLoop(ctx) })
+	wg.Go(func() { a.unconfirmedResizesLoop(ctx) })
 	wg.Go(func() { a.lifecycleLoop(ctx) })
 	wg.Go(func() { a.connectionLoop(ctx) })
 	go func() {

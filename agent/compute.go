@@ -25,7 +25,15 @@ type ComputeOptions struct {
 	ShelvedOffloadTime int
 	// ShelvedPollInterval is [DEFAULT] shelved_poll_interval; <= 0 disables the check.
 	ShelvedPollInterval time.Duration
-	ForceConfigDrive    bool
+	// ResizeConfirmWindow is [DEFAULT] resize_confirm_window: > 0 confirms, every
+	// UnconfirmedResizesInterval, the resizes finished on this host longer ago than that
+	// many seconds; 0 never.
+	ResizeConfirmWindow        int
+	UnconfirmedResizesInterval time.Duration
+	// ServiceDownTime is [DEFAULT] service_down_time: a source host whose last heartbeat
+	// is older is down, and its resizes are not auto-confirmed meanwhile.
+	ServiceDownTime  time.Duration
+	ForceConfigDrive bool
 	// PasswordLength is [DEFAULT] password_length, the length of generated admin passwords
 	// (a rescue's); <= 0 takes nova's default 12 (nova would generate an empty one for 0).
 	PasswordLength int

@@ -34,6 +34,7 @@ type fakeRemote struct {
 	roots    map[string]string // host or address -> its instances_path
 	calls    []string
 	failCopy error
+	onCopy   func(src string) error // when set, runs before each copy; its error fails it
 }
 
 func (f *fakeRemote) local(host, path string) (string, error) {
@@ -104,6 +105,11 @@ func (f *fakeRemote) CopyFile(_ context.Context, src, dst string, compression bo
 	f.record(c)
 	if f.failCopy != nil && strings.HasSuffix(src, "disk.config") {
 		return f.failCopy
+	}
+	if f.onCopy != nil {
+		if err := f.onCopy(src); err != nil {
+			return err
+		}
 	}
 	s, err := resolve(src)
 	if err != nil {

@@ -62,6 +62,7 @@ type Default struct {
 	MaxConcurrentSnapshots      int      `opt:"max_concurrent_snapshots"`
 	ShelvedOffloadTime          int      `opt:"shelved_offload_time"`
 	ShelvedPollInterval         int      `opt:"shelved_poll_interval"`
+	ResizeConfirmWindow         int      `opt:"resize_confirm_window"`
 	ReservedHostMemoryMB        int      `opt:"reserved_host_memory_mb"`
 	ReservedHostDiskMB          int      `opt:"reserved_host_disk_mb"`
 	ReservedHostCPUs            int      `opt:"reserved_host_cpus"`

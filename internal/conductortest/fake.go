@@ -22,8 +22,10 @@
 //   - InstanceInfoCache.save stores an instance's network_info; InstanceFault.create,
 //     InstanceAction.action_start and InstanceActionEvent.event_start /
 //     event_finish_with_failure are recorded; ConsoleAuthToken.authorize hands out a token.
-//   - Migration.save updates the row PutMigration stored (MigrationNotFound otherwise) and
-//     records the status it left.
+//   - Migration.save updates the row PutMigration stored (MigrationNotFound otherwise),
+//     stamps its updated_at and records the status it left;
+//     MigrationList.get_unconfirmed_by_dest_compute and Service.get_by_compute_host read
+//     them (migration.go).
 //
 // Arguments travel through JSON as they would over RPC, so a value that could not be sent
 // fails here too. Every other call is NoSuchMethod.
@@ -471,6 +473,9 @@ func (f *Fake) ObjectClassActionVersions(ctx context.Context, rc rpc.Context, ob
 		return json.RawMessage("null"), nil
 	case "ConsoleAuthToken.clean_console_auths_for_instance":
 		return json.RawMessage("null"), nil
+	}
+	if raw, ok, err := f.moveClassAction(call, args); ok {
+		return raw, err
 	}
 	return nil, &rpc.RemoteError{Class: "NoSuchMethod", Message: call}
 }
