@@ -118,6 +118,11 @@ type Libvirt struct {
 	SnapshotsDirectory  string `opt:"snapshots_directory"`
 	SnapshotImageFormat string `opt:"snapshot_image_format"`
 	SnapshotCompression bool   `opt:"snapshot_compression"`
+	// Rescue: the kernel and ramdisk a rescue boots (rescue_image_id is read by nova's driver
+	// but never reached; it is accepted and unused).
+	RescueImageID   string `opt:"rescue_image_id"`
+	RescueKernelID  string `opt:"rescue_kernel_id"`
+	RescueRamdiskID string `opt:"rescue_ramdisk_id"`
 }
 
 // VNC is [vnc].
