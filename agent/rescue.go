@@ -18,11 +18,13 @@ import (
 )
 
 // Rescue and unrescue: nova 26.2.2's rescue_instance / unrescue_instance with the libvirt
-// driver's legacy rescue under them. nova-api has set task_state rescuing (unrescuing). The
-// guest is powered off, its definition kept in unrescue.xml, and it boots again from
-// disk.rescue (an overlay on the rescue image) with its own disk second and a config drive
-// carrying the rescue password; unrescue defines the kept definition back and removes the
-// rescue files.
+// driver's rescue under them. nova-api has set task_state rescuing (unrescuing). The guest is
+// powered off, its definition kept in unrescue.xml, and it boots again from disk.rescue (an
+// overlay on the rescue image): in a legacy rescue as its first disk, with its own disk second
+// and a config drive carrying the rescue password; in a stable device rescue (the rescue image
+// has hw_rescue_device or hw_rescue_bus, rescue_stable.go) as an extra device after all of its
+// own. A rescue kernel and ramdisk (rescue_kernel.go) boot the guest when configured.
+// Unrescue defines the kept definition back and removes the rescue files.
 
 // nova's rescue states (nova/compute/vm_states.py, task_states.py).
 const (
