@@ -39,13 +39,15 @@ func TestStableRescue(t *testing.T) {
 	serverAction(t, "rescue", "--image", rescueImage, id)
 	settle(t, id, "RESCUE", "rescued", 1)
 	t.Logf("stable rescue: %v to RESCUE", time.Since(start).Round(time.Millisecond))
-	if got := domainDisks(t, id); got != "vda:disk hda:disk.config vdb:disk.rescue" {
+	// nova defines disk.rescue after the config drive; libvirt keeps disks sorted by bus and
+	// target, so it reads back after vda.
+	if got := domainDisks(t, id); got != "vda:disk vdb:disk.rescue hda:disk.config" {
 		t.Errorf("disks while stably rescued: %s", got)
 	}
 	d := inactiveDomain(t, id)
-	for i, disk := range d.Devices.Disks {
-		last := i == len(d.Devices.Disks)-1
-		if got := disk.Boot != nil && disk.Boot.Order == 1; got != last {
+	for _, disk := range d.Devices.Disks {
+		rescue := filepath.Base(disk.Source.File.File) == "disk.rescue"
+		if got := disk.Boot != nil && disk.Boot.Order == 1; got != rescue {
 			t.Errorf("disk %s boot %+v; want boot order 1 on the rescue disk only", disk.Target.Dev, disk.Boot)
 		}
 	}
