@@ -78,3 +78,24 @@ func TestRescueKernelMissingIsDriverError(t *testing.T) {
 		t.Errorf("left: %v", left)
 	}
 }
+
+// TestRescueUsesTheInstanceKernel: without [libvirt] rescue_kernel_id, nova's rescue boots
+// the instance's own kernel_id (and no ramdisk when it has none).
+func TestRescueUsesTheInstanceKernel(t *testing.T) {
+	e := newOpsEnv(t)
+	kernelID := e.glance.Add(glancetest.Image{ID: uuid.NewString(), DiskFormat: "aki", ContainerFormat: "aki", Data: []byte("own kernel")}).ID
+	id := e.newRescuable(t, nil)
+	stored := e.cond.Instance(id)
+	must(t, stored.Set("kernel_id", kernelID))
+	stored.ObjResetChanges()
+	e.cond.PutInstance(stored)
+
+	must(t, e.cast(t, id, "rescue_instance", taskRescuing, nil))
+	d := e.domainOf(t, id)
+	if d.OS.Kernel != filepath.Join(e.path, id, virt.RescueKernelFile) || d.OS.Initrd != "" {
+		t.Errorf("rescue os kernel %q initrd %q, want kernel.rescue and no initrd", d.OS.Kernel, d.OS.Initrd)
+	}
+	if got, err := os.ReadFile(filepath.Join(e.path, id, virt.RescueKernelFile)); err != nil || string(got) != "own kernel" {
+		t.Errorf("kernel.rescue %q (%v)", got, err)
+	}
+}
