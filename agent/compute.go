@@ -19,6 +19,11 @@ type ComputeOptions struct {
 	MaxConcurrentSnapshots int
 	// SnapshotImageFormat is [libvirt] snapshot_image_format; "" keeps the disk's format.
 	SnapshotImageFormat string
+	// RescueKernelID and RescueRamdiskID are [libvirt] rescue_kernel_id / rescue_ramdisk_id:
+	// the kernel and ramdisk a rescue boots instead of the instance's own kernel_id /
+	// ramdisk_id. ([libvirt] rescue_image_id is never reached in nova 26.2.2: the rescue
+	// image always has an id by then.)
+	RescueKernelID, RescueRamdiskID string
 	// ShelvedOffloadTime is [DEFAULT] shelved_offload_time: 0 offloads a shelved instance at
 	// once, a negative value never, a positive one after that many seconds (checked every
 	// ShelvedPollInterval).

@@ -18,11 +18,13 @@ import (
 )
 
 // Rescue and unrescue: nova 26.2.2's rescue_instance / unrescue_instance with the libvirt
-// driver's legacy rescue under them. nova-api has set task_state rescuing (unrescuing). The
-// guest is powered off, its definition kept in unrescue.xml, and it boots again from
-// disk.rescue (an overlay on the rescue image) with its own disk second and a config drive
-// carrying the rescue password; unrescue defines the kept definition back and removes the
-// rescue files.
+// driver's rescue under them. nova-api has set task_state rescuing (unrescuing). The guest is
+// powered off, its definition kept in unrescue.xml, and it boots again from disk.rescue (an
+// overlay on the rescue image): in a legacy rescue as its first disk, with its own disk second
+// and a config drive carrying the rescue password; in a stable device rescue (the rescue image
+// has hw_rescue_device or hw_rescue_bus, rescue_stable.go) as an extra device after all of its
+// own. A rescue kernel and ramdisk (rescue_kernel.go) boot the guest when configured.
+// Unrescue defines the kept definition back and removes the rescue files.
 
 // nova's rescue states (nova/compute/vm_states.py, task_states.py).
 const (
@@ -80,14 +82,10 @@ func (a *Agent) doRescue(ctx context.Context, rc rpc.Context, inst *instance, pa
 	if err != nil {
 		return fmt.Errorf("rescue image %s: %w", imageID, err)
 	}
-	if img.Properties["hw_rescue_device"] != "" || img.Properties["hw_rescue_bus"] != "" {
-		return newFault("InstanceNotRescuable", 400, nil,
-			"Instance %s cannot be rescued: stable device rescue (image %s has hw_rescue_device or hw_rescue_bus) is not supported by novalet yet", uuid, imageID)
-	}
 
 	err = a.powerOff(ctx, uuid, clean, log)
 	if err == nil {
-		err = a.driverRescue(ctx, rc, inst, imageID, password, log)
+		err = a.driverRescue(ctx, rc, inst, img, password, log)
 	}
 	if err != nil {
 		// nova: any failure of the power-off or the driver puts the instance in error.
@@ -117,17 +115,51 @@ func rescueImageRef(inst *instance, asked string) string {
 	return inst.str("image_ref")
 }
 
-// driverRescue is the libvirt driver's legacy rescue. A failure undoes what it did, so the
-// instance keeps its own definition (a hard reboot then boots its own disk).
-func (a *Agent) driverRescue(ctx context.Context, rc rpc.Context, inst *instance, imageID, password string, log *slog.Logger) (err error) {
+// driverRescue is the libvirt driver's rescue, legacy or stable (rescue_stable.go) as the
+// rescue image asks. A failure undoes what it did, so the instance keeps its own definition
+// (a hard reboot then boots its own disk).
+func (a *Agent) driverRescue(ctx context.Context, rc rpc.Context, inst *instance, img *glance.Image, password string, log *slog.Logger) (err error) {
 	c := a.c
 	uuid := inst.uuid()
 	dir := c.instanceDir(uuid)
+	// nova's rescue_images: the rescue image's id (always set: the manager read its record,
+	// so [libvirt] rescue_image_id is never reached), and [libvirt] rescue_kernel_id /
+	// rescue_ramdisk_id, else the instance's own kernel_id / ramdisk_id.
+	imageID := img.ID
+	kernelID, ramdiskID := c.opts.RescueKernelID, c.opts.RescueRamdiskID
+	if kernelID == "" {
+		kernelID = inst.str("kernel_id")
+	}
+	if ramdiskID == "" {
+		ramdiskID = inst.str("ramdisk_id")
+	}
 	var undo undoStack
 	defer undo.runIfFailed(ctx, &err)
 	flavor, err := inst.flavor()
 	if err != nil {
 		return err
+	}
+	var stable *virt.RescueDevice
+	if isStableRescue(img) {
+		log.Info("attempting a stable device rescue")
+		if stable, err = stableRescueDevice(img.Properties, c.opts.Domain.VirtType, c.opts.Domain.MachineType); err != nil {
+			return err
+		}
+		// nova reads the instance's own image (ImageMeta.from_image_ref) for its mapping.
+		if ref := inst.str("image_ref"); ref != "" {
+			greq, err := a.glanceRequest(rc, ref)
+			if err != nil {
+				return err
+			}
+			if _, err := c.glance.Image(ctx, greq); err != nil {
+				if errors.Is(err, glance.ErrNotFound) {
+					return fmt.Errorf("Image %s could not be found.", ref)
+				}
+				return fmt.Errorf("image %s: %w", ref, err)
+			}
+		}
+	} else {
+		log.Info("attempting rescue")
 	}
 
 	original, err := c.hv.DomainXML(ctx, uuid)
@@ -157,6 +189,10 @@ func (a *Agent) driverRescue(ctx context.Context, rc rpc.Context, inst *instance
 	if _, err := c.images.CreateOverlayAs(ctx, base, dir, virt.RescueDiskFile, 0); err != nil {
 		return fmt.Errorf("rescue disk: %w", err)
 	}
+	hasKernel, hasRamdisk, err := a.rescueBootFiles(ctx, rc, dir, endpoint, kernelID, ramdiskID)
+	if err != nil {
+		return err
+	}
 
 	vifs := instanceVIFs(inst)
 	configDrive := needsConfigDrive(inst, instanceImageMeta(inst), c.opts.ForceConfigDrive)
@@ -176,8 +212,11 @@ func (a *Agent) driverRescue(ctx context.Context, rc rpc.Context, inst *instance
 		}
 	}
 
+	// A stable rescue keeps the instance's own config drive in the domain; nova still writes
+	// disk.config.rescue (its post-XML callback), unused, and so does novalet.
 	spec := c.domainSpec(inst, flavor, inst.str("image_ref"), configDrive, vifs)
-	spec.Rescue = true
+	spec.Rescue, spec.StableRescue = stable == nil, stable
+	spec.RescueKernel, spec.RescueRamdisk = hasKernel, hasRamdisk
 	xml, err := virt.BuildDomainXML(spec)
 	if err != nil {
 		return err
@@ -201,7 +240,7 @@ func (a *Agent) driverRescue(ctx context.Context, rc rpc.Context, inst *instance
 	if err := c.hv.Start(ctx, uuid, false); err != nil {
 		return fmt.Errorf("start the rescue guest: %w", err)
 	}
-	log.Info("instance rescued", "config_drive", configDrive)
+	log.Info("instance rescued", "config_drive", configDrive, "stable", stable != nil)
 	return nil
 }
 

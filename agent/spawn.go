@@ -126,6 +126,12 @@ func (a *Agent) spawn(ctx context.Context, rc rpc.Context, inst *instance, in sp
 	if _, err := c.images.CreateOverlay(ctx, base, dir, int64(flavor.RootGB)<<30); err != nil {
 		return imageFault(uuid, imageID, err)
 	}
+	// An unshelve's disk, made on the shelve snapshot, moves onto the original image.
+	if inst.str("vm_state") == vmShelvedOffloaded {
+		if err := a.rebaseOntoOriginalImage(ctx, rc, inst, dir, endpoint, log); err != nil {
+			return err
+		}
+	}
 	configDrive := in.ConfigDrive
 	if configDrive {
 		files, err := configDriveFiles(inst, configDriveInput{AdminPass: in.AdminPass, Files: in.Files,

@@ -122,6 +122,11 @@ type Libvirt struct {
 	// RemoteFilesystemTransport is how a resize or cold migration copies disks to another
 	// host: "ssh" (scp, nova's default) or "rsync".
 	RemoteFilesystemTransport string `opt:"remote_filesystem_transport"`
+	// Rescue: the kernel and ramdisk a rescue boots (rescue_image_id is read by nova's driver
+	// but never reached; it is accepted and unused).
+	RescueImageID   string `opt:"rescue_image_id"`
+	RescueKernelID  string `opt:"rescue_kernel_id"`
+	RescueRamdiskID string `opt:"rescue_ramdisk_id"`
 }
 
 // VNC is [vnc].

@@ -3,11 +3,14 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/novalet/novalet/imagecache"
 )
 
 // Shelve, offload and unshelve (issue 15) against the unmodified Zed control plane, as
@@ -55,6 +58,15 @@ func TestShelveAndUnshelve(t *testing.T) {
 		t.Error("the unshelved server has no host")
 	}
 	loginPrompt(t, id, 3*time.Minute)
+	// nova's _rebase_original_qcow2_image: the disk made on the snapshot is backed by the
+	// original image's base again.
+	var guest struct {
+		ID string `json:"id"`
+	}
+	openstack(t, &guest, "image", "show", "guest")
+	if got, want := diskBacking(t, filepath.Join(instancesPath, id, "disk")), filepath.Join(instancesPath, "_base", imagecache.BaseName(guest.ID)); got != want {
+		t.Errorf("the unshelved disk is backed by %q, want the original image's base %s", got, want)
+	}
 	eventually(t, time.Minute, "the shelve snapshot's deletion", func() bool { return showImage(t, snap) == nil || showImage(t, snap).Status == "deleted" })
 	if len(allocations(t, id)) == 0 {
 		t.Error("the unshelved server has no allocations")
@@ -69,6 +81,22 @@ func TestShelveAndUnshelve(t *testing.T) {
 		t.Error("the shelved server survived its delete")
 	}
 	_ = n
+}
+
+// diskBacking is the backing file qemu-img info reports for the qcow2 disk at path.
+func diskBacking(t *testing.T, path string) string {
+	t.Helper()
+	out, err := exec.Command("qemu-img", "info", "-f", "qcow2", "-U", "--output=json", path).Output()
+	if err != nil {
+		t.Fatalf("qemu-img info %s: %v", path, err)
+	}
+	var info struct {
+		Backing string `json:"backing-filename"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		t.Fatal(err)
+	}
+	return info.Backing
 }
 
 // sshEcho waits until the guest at addr answers over SSH with the test key.

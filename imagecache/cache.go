@@ -34,6 +34,15 @@ type Cache interface {
 	// other disks nova backs by a base file: a rescue's disk.rescue. name is a plain file
 	// name starting with "disk." (see InstanceFileName); anything else is ErrInvalid.
 	CreateOverlayAs(ctx context.Context, base, instanceDir, name string, rootSize int64) (string, error)
+	// CopyAs copies base (a path Ensure returned) to <instanceDir>/<name>, as nova's Raw image
+	// backend places a kernel or ramdisk: name is "kernel", "ramdisk", or starts with
+	// "kernel." or "ramdisk." (a rescue's kernel.rescue); anything else is ErrInvalid. An
+	// existing file is kept, as nova does. It returns the file's path.
+	CopyAs(ctx context.Context, base, instanceDir, name string) (string, error)
+	// RebaseDisk is nova's _rebase_with_qemu_img on <instanceDir>/disk: its backing file
+	// becomes base (a path Ensure returned), the data that differs copied into the disk
+	// (qemu-img rebase, safe mode); base "" flattens the disk onto no backing file.
+	RebaseDisk(ctx context.Context, instanceDir, base string) error
 	// GrowDisk grows the qcow2 disk <instanceDir>/disk to size bytes of virtual size, as
 	// nova's resize_image grows a resized instance's root disk (qemu-img resize). A disk as
 	// big or bigger is left alone: disks never shrink. A missing disk is ErrNotFound.
@@ -82,6 +91,10 @@ type Request struct {
 	ServiceToken string
 	// GlobalRequestID is sent as X-OpenStack-Request-ID so Glance's logs match the request.
 	GlobalRequestID string
+	// Raw fetches the image as nova's fetch_raw_image does a kernel or ramdisk (aki, ari):
+	// stored as downloaded (checksums still verified), with no disk format inspection or
+	// conversion. Such a base is never a disk's backing file.
+	Raw bool
 }
 
 // PruneResult tells what one pass did.

@@ -23,8 +23,9 @@ type Fake struct {
 
 // FakeCall records one call to the Fake.
 type FakeCall struct {
-	Op      string // "Ensure", "CreateOverlay", "BuildConfigDrive", "Prune", "Usage", "CleanLeftovers", "SnapshotDir", "Extract"
+	Op      string // "Ensure", "CreateOverlay", "BuildConfigDrive", "Prune", "Usage", "CleanLeftovers", "SnapshotDir", "Extract", "CopyAs", "RebaseDisk"
 	ImageID string // Ensure
+	Raw     bool   // Ensure of a kernel or ramdisk
 	Path    string // CreateOverlay's base, BuildConfigDrive's instance directory
 	Size    int64  // CreateOverlay's root size
 	Name    string // the file CreateOverlay or BuildConfigDrive writes: "disk", "disk.config", "disk.rescue", ...
@@ -86,7 +87,7 @@ func (f *Fake) record(c FakeCall) error {
 
 // Ensure implements Cache.
 func (f *Fake) Ensure(ctx context.Context, req Request) (string, error) {
-	if err := f.record(FakeCall{Op: "Ensure", ImageID: req.ImageID}); err != nil {
+	if err := f.record(FakeCall{Op: "Ensure", ImageID: req.ImageID, Raw: req.Raw}); err != nil {
 		return "", err
 	}
 	return f.local.Ensure(ctx, req)
@@ -103,6 +104,23 @@ func (f *Fake) CreateOverlayAs(ctx context.Context, base, instanceDir, name stri
 		return "", err
 	}
 	return f.local.CreateOverlayAs(ctx, base, instanceDir, name, rootSize)
+}
+
+// CopyAs implements Cache; it is recorded as a "CopyAs" call.
+func (f *Fake) CopyAs(ctx context.Context, base, instanceDir, name string) (string, error) {
+	if err := f.record(FakeCall{Op: "CopyAs", Path: base, Name: name}); err != nil {
+		return "", err
+	}
+	return f.local.CopyAs(ctx, base, instanceDir, name)
+}
+
+// RebaseDisk implements Cache; it is recorded as a "RebaseDisk" call with the new base as
+// Path ("" to flatten).
+func (f *Fake) RebaseDisk(ctx context.Context, instanceDir, base string) error {
+	if err := f.record(FakeCall{Op: "RebaseDisk", Path: base, Name: "disk"}); err != nil {
+		return err
+	}
+	return f.local.RebaseDisk(ctx, instanceDir, base)
 }
 
 // GrowDisk implements Cache; it is recorded as a "GrowDisk" call.

@@ -102,6 +102,21 @@ func (t fakeTools) resize(ctx context.Context, path string, size int64) error {
 	return os.WriteFile(path, FakeQcow2(uint64(size), info.BackingFile), 0o644)
 }
 
+// rebase rewrites the fake qcow2 header with the new backing file (none to flatten), keeping
+// the virtual size.
+func (t fakeTools) rebase(ctx context.Context, path, backing, backingFormat string) error {
+	info, err := t.info(ctx, path, "qcow2")
+	if err != nil {
+		return err
+	}
+	if backing != "" {
+		if _, err := t.info(ctx, backing, backingFormat); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(path, FakeQcow2(uint64(info.VirtualSize), backing), 0o644)
+}
+
 // FakeQcow2 returns a minimal qcow2 version 3 header (no data) with the given virtual size
 // and backing file name: enough for signature checks and backing-file scans. Tests use it to
 // build images that look like qcow2 without qemu-img.

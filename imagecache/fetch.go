@@ -30,7 +30,7 @@ func (c *Local) fetch(ctx context.Context, req Request, name string) (string, in
 	if err != nil {
 		return "", 0, fromGlance(err)
 	}
-	if err := checkImage(img); err != nil {
+	if err := checkImage(img, req.Raw); err != nil {
 		return "", 0, err
 	}
 	if img.Size != nil {
@@ -71,9 +71,11 @@ func (c *Local) fetch(ctx context.Context, req Request, name string) (string, in
 		return "", 0, err
 	}
 
-	final, err := c.checkAndConvert(ctx, part, img.DiskFormat, name, &temps)
-	if err != nil {
-		return "", 0, err
+	final := part
+	if !req.Raw {
+		if final, err = c.checkAndConvert(ctx, part, img.DiskFormat, name, &temps); err != nil {
+			return "", 0, err
+		}
 	}
 	dst := filepath.Join(baseDir, name)
 	if err := publish(final, dst, c.opts.Owner); err != nil {

@@ -45,14 +45,16 @@ func fromGlance(err error) error {
 }
 
 // checkImage applies what nova requires of an image record before fetching it.
-func checkImage(img *glance.Image) error {
+func checkImage(img *glance.Image, raw bool) error {
 	if img.Status != "active" {
 		return classed(ErrInvalid, "image status is %q, not active", img.Status)
 	}
-	if img.ContainerFormat != "bare" {
+	// A kernel or ramdisk (raw) may have any container and disk format, as nova's
+	// fetch_raw_image.
+	if !raw && img.ContainerFormat != "bare" {
 		return classed(ErrInvalid, "container_format %q is not supported (only bare)", img.ContainerFormat)
 	}
-	if _, ok := qemuFormatOf[img.DiskFormat]; !ok {
+	if _, ok := qemuFormatOf[img.DiskFormat]; !raw && !ok {
 		return classed(ErrInvalid, "disk_format %q is not supported", img.DiskFormat)
 	}
 	if img.Size != nil && *img.Size < 0 {

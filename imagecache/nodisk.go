@@ -44,6 +44,16 @@ func (c *NoDisks) CreateOverlayAs(ctx context.Context, base, instanceDir, name s
 	return filepath.Join(instanceDir, name), ctx.Err()
 }
 
+// CopyAs returns <instanceDir>/<name> without writing it.
+func (c *NoDisks) CopyAs(ctx context.Context, base, instanceDir, name string) (string, error) {
+	return filepath.Join(instanceDir, name), ctx.Err()
+}
+
+// RebaseDisk has no disk to rebase.
+func (c *NoDisks) RebaseDisk(ctx context.Context, instanceDir, base string) error {
+	return ctx.Err()
+}
+
 // GrowDisk has no disk to grow.
 func (c *NoDisks) GrowDisk(ctx context.Context, instanceDir string, size int64) error {
 	return ctx.Err()

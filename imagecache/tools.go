@@ -33,6 +33,9 @@ type diskTool interface {
 	makeISO(ctx context.Context, out, srcDir, publisher string) error
 	// resize sets a qcow2 image's virtual size (qemu-img resize -f qcow2).
 	resize(ctx context.Context, path string, size int64) error
+	// rebase makes backing (of backingFormat) the qcow2 image's backing file, copying what
+	// differs (qemu-img rebase, safe mode); backing "" flattens the image.
+	rebase(ctx context.Context, path, backing, backingFormat string) error
 }
 
 // hostTools runs the host's qemu-img and genisoimage with nova's arguments.
@@ -167,6 +170,18 @@ func (t *hostTools) createOverlay(ctx context.Context, path, backing, backingFor
 // resize is nova's resize_image: qemu-img resize with the format stated, never probed.
 func (t *hostTools) resize(ctx context.Context, path string, size int64) error {
 	_, err := run(ctx, t.timeout, t.qemuImg, "resize", "-f", "qcow2", path, strconv.FormatInt(size, 10))
+	return err
+}
+
+// rebase is nova's _rebase_with_qemu_img: qemu-img rebase -b <backing> -F <format>, or -b ""
+// to flatten; the image's own format is stated too. It reads the whole chain, so it gets the
+// conversion deadline.
+func (t *hostTools) rebase(ctx context.Context, path, backing, backingFormat string) error {
+	args := []string{"rebase", "-f", "qcow2", "-b", backing}
+	if backing != "" {
+		args = append(args, "-F", backingFormat)
+	}
+	_, err := run(ctx, t.convertTO, t.qemuImg, append(args, path)...)
 	return err
 }
 

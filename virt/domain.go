@@ -42,7 +42,13 @@ type DomainSpec struct {
 	// the root disk second (vdb), disk.config.rescue as the cdrom when ConfigDrive; no
 	// ephemeral or swap disk.
 	Rescue bool
-	VIFs   []VIF
+	// StableRescue makes the domain of a stable device rescue: the instance's own disks as
+	// they are, and disk.rescue as the given device, last, booted first.
+	StableRescue *RescueDevice
+	// RescueKernel and RescueRamdisk (with Rescue or StableRescue) boot
+	// <InstanceDir>/kernel.rescue and ramdisk.rescue, which the caller has written.
+	RescueKernel, RescueRamdisk bool
+	VIFs                        []VIF
 
 	MachineType   string    // image hw_machine_type / [libvirt] hw_machine_type; default MachinePC
 	VirtType      string    // [libvirt] virt_type; default VirtTypeQEMU
@@ -197,6 +203,17 @@ func (s *DomainSpec) validate() error {
 		}
 	default:
 		return bad("CPUMode", "%q", s.CPUMode)
+	}
+	if s.Rescue && s.StableRescue != nil {
+		return bad("StableRescue", "set with Rescue: a rescue is legacy or stable")
+	}
+	if s.StableRescue != nil {
+		if err := s.StableRescue.validate(); err != nil {
+			return bad("StableRescue", "%v", err)
+		}
+	}
+	if (s.RescueKernel || s.RescueRamdisk) && !s.Rescue && s.StableRescue == nil {
+		return bad("RescueKernel", "set without a rescue")
 	}
 	for i, v := range s.VIFs {
 		field := fmt.Sprintf("VIFs[%d]", i)

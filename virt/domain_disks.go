@@ -28,7 +28,8 @@ const RootDiskTarget = "vda"
 //
 // A legacy rescue (blockinfo._get_rescue_disk_mapping) has the rescue disk as vda, the boot
 // disk, the instance's root disk as vdb, no ephemeral or swap disk, and the rescue config
-// drive in the config drive's place.
+// drive in the config drive's place. A stable device rescue has the instance's own disks and
+// disk.rescue after them (appendStableRescueDisk).
 func configureDisks(s *DomainSpec, d *libvirtxml.Domain) error {
 	virtio := 0
 	next := func() string { dev := "vd" + string(rune('a'+virtio)); virtio++; return dev }
@@ -57,6 +58,9 @@ func configureDisks(s *DomainSpec, d *libvirtxml.Domain) error {
 			Target:   &libvirtxml.DomainDiskTarget{Dev: dev, Bus: bus},
 			ReadOnly: &libvirtxml.DomainDiskReadOnly{},
 		})
+	}
+	if s.StableRescue != nil {
+		return appendStableRescueDisk(s, d)
 	}
 	return nil
 }

@@ -10,5 +10,6 @@ func configureOS(s *DomainSpec, d *libvirtxml.Domain) error {
 		BootDevices: []libvirtxml.DomainBootDevice{{Dev: "hd"}},
 		SMBios:      &libvirtxml.DomainSMBios{Mode: "sysinfo"},
 	}
+	configureRescueBoot(s, d)
 	return nil
 }

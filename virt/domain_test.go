@@ -187,6 +187,56 @@ func TestDomainVariants(t *testing.T) {
 			t.Errorf("boot %+v, want the first disk", d.OS.BootDevices)
 		}
 	})
+	t.Run("stable rescue keeps the disks and boots disk.rescue last", func(t *testing.T) {
+		d := build(t, func(s *DomainSpec) { s.StableRescue = &RescueDevice{Device: "disk", Bus: "virtio"} })
+		if got := targets(d); got != "vda:virtio:disk hda:ide:disk.config vdb:virtio:disk.rescue" {
+			t.Errorf("stable rescue disks %s", got)
+		}
+		last := d.Devices.Disks[len(d.Devices.Disks)-1]
+		if last.Boot == nil || last.Boot.Order != 1 || last.Device != "disk" || last.Driver.Type != "qcow2" {
+			t.Errorf("rescue disk %+v boot %+v, want a qcow2 disk with boot order 1", last, last.Boot)
+		}
+		for _, disk := range d.Devices.Disks[:len(d.Devices.Disks)-1] {
+			if disk.Boot != nil {
+				t.Errorf("disk %s has boot %+v", disk.Target.Dev, disk.Boot)
+			}
+		}
+		if len(d.OS.BootDevices) != 0 || d.OS.Kernel != "" {
+			t.Errorf("os boot %+v kernel %q, want neither beside a device boot order", d.OS.BootDevices, d.OS.Kernel)
+		}
+		// The bus's first free name: sda is the q35 config drive's.
+		d = build(t, func(s *DomainSpec) {
+			s.MachineType = "q35"
+			s.StableRescue = &RescueDevice{Device: "disk", Bus: "scsi"}
+		})
+		if got := targets(d); got != "vda:virtio:disk sda:sata:disk.config sdb:scsi:disk.rescue" {
+			t.Errorf("scsi stable rescue disks %s", got)
+		}
+		d = build(t, func(s *DomainSpec) { s.StableRescue = &RescueDevice{Device: "cdrom", Bus: "ide"} })
+		if got := targets(d); got != "vda:virtio:disk hda:ide:disk.config hdb:ide:disk.rescue" || d.Devices.Disks[2].Device != "cdrom" {
+			t.Errorf("cdrom stable rescue disks %s", got)
+		}
+		x, err := d.Marshal()
+		if err != nil || !strings.Contains(x, "<boot order=\"1\"></boot>") {
+			t.Errorf("xml %s (%v), want <boot order=\"1\">", x, err)
+		}
+	})
+	t.Run("rescue kernel and ramdisk", func(t *testing.T) {
+		d := build(t, func(s *DomainSpec) { s.Rescue = true; s.RescueKernel = true; s.RescueRamdisk = true })
+		dir := goldenSpecs()["configdrive-vif"].InstanceDir
+		if d.OS.Kernel != dir+"/kernel.rescue" || d.OS.Initrd != dir+"/ramdisk.rescue" ||
+			d.OS.Cmdline != "root=/dev/vda console=tty0 console=ttyS0 console=hvc0 no_timer_check" || len(d.OS.BootDevices) != 0 {
+			t.Errorf("os %+v", d.OS)
+		}
+		d = build(t, func(s *DomainSpec) {
+			s.VirtType = VirtTypeKVM
+			s.StableRescue = &RescueDevice{Device: "disk", Bus: "virtio"}
+			s.RescueKernel = true
+		})
+		if d.OS.Initrd != "" || d.OS.Cmdline != "root=/dev/vda console=tty0 console=ttyS0 console=hvc0" {
+			t.Errorf("kvm os %+v", d.OS)
+		}
+	})
 	t.Run("kvm gets nova's timers and vhost", func(t *testing.T) {
 		d := build(t, func(s *DomainSpec) { s.VirtType = VirtTypeKVM })
 		if d.Type != "kvm" || len(d.Clock.Timer) != 3 || d.Clock.Timer[2].Name != "hpet" || d.Clock.Timer[2].Present != "no" {
@@ -248,6 +298,10 @@ func TestDomainSpecValidation(t *testing.T) {
 		{"VIFs[0].MAC", func(s *DomainSpec) { s.VIFs[0].MAC = "fa:16:3e" }},
 		{"VIFs[0].TapName", func(s *DomainSpec) { s.VIFs[0].TapName = "tap0c1d2e3f-aaaa" }},
 		{"VIFs[0].MTU", func(s *DomainSpec) { s.VIFs[0].MTU = -5 }},
+		{"StableRescue", func(s *DomainSpec) { s.Rescue = true; s.StableRescue = &RescueDevice{Device: "disk", Bus: "virtio"} }},
+		{"StableRescue", func(s *DomainSpec) { s.StableRescue = &RescueDevice{Device: "tape", Bus: "virtio"} }},
+		{"StableRescue", func(s *DomainSpec) { s.StableRescue = &RescueDevice{Device: "disk", Bus: "xen"} }},
+		{"RescueKernel", func(s *DomainSpec) { s.RescueKernel = true }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.field, func(t *testing.T) {

@@ -107,6 +107,8 @@ func computeOptions(cfg *config.Config) agent.ComputeOptions {
 		MaxConcurrentBuilds:    d.MaxConcurrentBuilds,
 		MaxConcurrentSnapshots: d.MaxConcurrentSnapshots,
 		SnapshotImageFormat:    cfg.Libvirt.SnapshotImageFormat,
+		RescueKernelID:         cfg.Libvirt.RescueKernelID,
+		RescueRamdiskID:        cfg.Libvirt.RescueRamdiskID,
 		ShelvedOffloadTime:     d.ShelvedOffloadTime,
 		ShelvedPollInterval:    periodicSpacing(d.ShelvedPollInterval),
 		ResizeConfirmWindow:    d.ResizeConfirmWindow,

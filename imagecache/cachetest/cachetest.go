@@ -50,6 +50,8 @@ func Run(t *testing.T, cfg Config) {
 		{"CreateOverlay", testCreateOverlay},
 		{"CreateOverlayRefusesBadArguments", testCreateOverlayBad},
 		{"GrowDisk", testGrowDisk},
+		{"KernelFetchedRawAndCopied", testKernelCopy},
+		{"RebaseDisk", testRebaseDisk},
 		{"BuildConfigDrive", testBuildConfigDrive},
 		{"NamedOverlayAndConfigDrive", testNamedFiles},
 		{"PruneKeepsInUseAndYoung", testPrune},
