@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
@@ -54,6 +55,16 @@ func startNode2(t *testing.T, agent string) {
 		}
 		if err := nodeSh("stop", node2); err != nil {
 			t.Errorf("node.sh stop %s: %v", node2, err)
+		}
+		// Decommissioned as an operator would: the service delete also removes the node,
+		// its resource provider and its host mapping, so later tests see one host again.
+		for _, r := range computeServices(t) {
+			if r.Host != node2 {
+				continue
+			}
+			if _, err := run(t, 2*time.Minute, "openstack", "compute", "service", "delete", fmt.Sprint(r.ID)); err != nil {
+				t.Errorf("compute service delete %s (%v): %v", node2, r.ID, err)
+			}
 		}
 	})
 }
