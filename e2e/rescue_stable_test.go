@@ -3,9 +3,7 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -54,33 +52,13 @@ func TestStableRescue(t *testing.T) {
 	if len(d.OS.BootDevices) != 0 {
 		t.Errorf("<os> boot devices %+v beside per-device boot order", d.OS.BootDevices)
 	}
-	for _, f := range []string{"unrescue.xml", "disk.rescue"} {
-		if !exists(filepath.Join(dir, f)) {
-			t.Errorf("%s missing while rescued", f)
-		}
-	}
-	loginPrompt(t, id, 3*time.Minute)
-	checkEvent(t, id, "rescue", "compute_rescue_instance")
+	rescuedBoots(t, id, dir, "unrescue.xml", "disk.rescue")
 
-	serverAction(t, "unrescue", id)
-	settle(t, id, "ACTIVE", "active", 1)
-	if got := domainDisks(t, id); got != "vda:disk hda:disk.config" {
-		t.Errorf("disks after unrescue: %s", got)
-	}
-	if d := inactiveDomain(t, id); len(d.OS.BootDevices) != 1 || d.OS.BootDevices[0].Dev != "hd" {
-		t.Errorf("<os> boot after unrescue %+v, want the server's own hd", d.OS.BootDevices)
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.Name() == "unrescue.xml" || strings.HasSuffix(e.Name(), ".rescue") {
-			t.Errorf("%s left after unrescue", e.Name())
+	unrescueRestores(t, id, dir, func() {
+		if d := inactiveDomain(t, id); len(d.OS.BootDevices) != 1 || d.OS.BootDevices[0].Dev != "hd" {
+			t.Errorf("<os> boot after unrescue %+v, want the server's own hd", d.OS.BootDevices)
 		}
-	}
-	loginPrompt(t, id, 3*time.Minute)
-	checkEvent(t, id, "unrescue", "compute_unrescue_instance")
+	})
 	deleteServer(t, id)
 	_ = n
 }

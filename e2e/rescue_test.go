@@ -42,6 +42,45 @@ func domainDisks(t *testing.T, id string) string {
 	return strings.Join(out, " ")
 }
 
+// rescuedBoots checks a rescued server's files are there, its rescue guest boots to a login
+// prompt, and the rescue action's event was recorded.
+func rescuedBoots(t *testing.T, id, dir string, files ...string) {
+	t.Helper()
+	for _, f := range files {
+		if !exists(filepath.Join(dir, f)) {
+			t.Errorf("%s missing while rescued", f)
+		}
+	}
+	loginPrompt(t, id, 3*time.Minute)
+	checkEvent(t, id, "rescue", "compute_rescue_instance")
+}
+
+// unrescueRestores unrescues the server and checks its own disks are back (and, with
+// definition, whatever else the caller checks of the definition), no rescue file is left,
+// and the guest boots again.
+func unrescueRestores(t *testing.T, id, dir string, definition func()) {
+	t.Helper()
+	serverAction(t, "unrescue", id)
+	settle(t, id, "ACTIVE", "active", 1)
+	if got := domainDisks(t, id); got != "vda:disk hda:disk.config" {
+		t.Errorf("disks after unrescue: %s", got)
+	}
+	if definition != nil {
+		definition()
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() == "unrescue.xml" || strings.HasSuffix(e.Name(), ".rescue") {
+			t.Errorf("%s left after unrescue", e.Name())
+		}
+	}
+	loginPrompt(t, id, 3*time.Minute)
+	checkEvent(t, id, "unrescue", "compute_unrescue_instance")
+}
+
 func TestRescue(t *testing.T) {
 	requireControlPlane(t)
 	n := startNovalet(t)
@@ -69,31 +108,10 @@ func TestRescue(t *testing.T) {
 	if got := domainDisks(t, id); got != "vda:disk.rescue vdb:disk hda:disk.config.rescue" {
 		t.Errorf("disks while rescued: %s", got)
 	}
-	for _, f := range []string{"unrescue.xml", "disk.rescue", "disk.config.rescue"} {
-		if !exists(filepath.Join(dir, f)) {
-			t.Errorf("%s missing while rescued", f)
-		}
-	}
-	loginPrompt(t, id, 3*time.Minute)
-	checkEvent(t, id, "rescue", "compute_rescue_instance")
+	rescuedBoots(t, id, dir, "unrescue.xml", "disk.rescue", "disk.config.rescue")
 
 	// Unrescue: the server's own definition back, the rescue files gone.
-	serverAction(t, "unrescue", id)
-	settle(t, id, "ACTIVE", "active", 1)
-	if got := domainDisks(t, id); got != "vda:disk hda:disk.config" {
-		t.Errorf("disks after unrescue: %s", got)
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.Name() == "unrescue.xml" || strings.HasSuffix(e.Name(), ".rescue") {
-			t.Errorf("%s left after unrescue", e.Name())
-		}
-	}
-	loginPrompt(t, id, 3*time.Minute)
-	checkEvent(t, id, "unrescue", "compute_unrescue_instance")
+	unrescueRestores(t, id, dir, nil)
 
 	// A rescued server is deleted whole (tempest's class clean-up).
 	serverAction(t, "rescue", id)
