@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/novalet/novalet/internal/failpoint"
+
 	"github.com/google/uuid"
 
 	"github.com/novalet/novalet/netmodel"
@@ -127,6 +129,7 @@ func (a *Agent) shelveOffload(ctx context.Context, rc rpc.Context, inst *instanc
 	if err := a.removeInstanceFromHost(ctx, id, log, instanceVIFs(inst)...); err != nil {
 		return err
 	}
+	failpoint.Hold(ctx, log, "shelve.offload.removed")
 	if err := a.deleteAllocations(ctx, id); err != nil {
 		return fmt.Errorf("placement: deleting the allocations of the offloaded instance: %w", err)
 	}

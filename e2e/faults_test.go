@@ -50,6 +50,8 @@ var killCases = []killCase{
 	{fp: "reboot.destroyed", action: []string{"reboot", "--hard"}, want: "ACTIVE"},
 	// suspending with the guest saved: settled on what the hypervisor shows.
 	{fp: "suspend.saved", action: []string{"suspend"}, want: "SUSPENDED"},
+	// shelving_offloading with the host side removed: the offload is finished.
+	{fp: "shelve.offload.removed", action: []string{"shelve"}, want: "SHELVED_OFFLOADED"},
 }
 
 func TestFaults(t *testing.T) {
@@ -142,7 +144,7 @@ func settledServer(t *testing.T, id string) *serverInfo {
 			t.Fatalf("server %s vanished", id)
 		}
 		switch s.Status {
-		case "ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED", "ERROR":
+		case "ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED", "SHELVED", "SHELVED_OFFLOADED", "ERROR":
 			return s.TaskState == nil
 		}
 		return false
@@ -150,9 +152,19 @@ func settledServer(t *testing.T, id string) *serverInfo {
 	return s
 }
 
-// checkHypervisorAgrees checks that libvirt shows what the server's status says.
+// checkHypervisorAgrees checks that libvirt shows what the server's status says. An offloaded
+// server has nothing left on the host: no domain, no directory, no allocations.
 func checkHypervisorAgrees(t *testing.T, s *serverInfo) {
 	t.Helper()
+	if s.Status == "SHELVED_OFFLOADED" {
+		if hasDomain(t, s.ID) || exists(filepath.Join(instancesPath, s.ID)) {
+			t.Errorf("offloaded server %s left a domain or a directory", s.ID)
+		}
+		if a := allocations(t, s.ID); len(a) > 0 {
+			t.Errorf("offloaded server %s keeps allocations %v", s.ID, a)
+		}
+		return
+	}
 	out, _ := exec.Command("virsh", "-c", "qemu:///system", "domstate", s.ID).CombinedOutput()
 	state := strings.TrimSpace(string(out))
 	want := map[string]string{"ACTIVE": "running", "SHUTOFF": "shut off", "SUSPENDED": "shut off", "PAUSED": "paused"}[s.Status]
