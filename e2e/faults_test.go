@@ -80,6 +80,8 @@ func TestFaults(t *testing.T) {
 	each("second-novalet", "a second novalet started", faultSecondNovalet)
 	each("sigterm-five-builds", "SIGTERM during five builds", faultSigtermBuilds)
 	each("placement-neutron-stopped", fmt.Sprintf("Placement and Neutron stopped for %s", serviceStopFor), faultPlacementNeutronStopped)
+	each("broker-restart", "RabbitMQ restarted during a build", faultBrokerRestart)
+	each("instances-path-full", fmt.Sprintf("instances_path filled to leave %d MiB, then freed", fullLeft>>20), faultDiskFull)
 	each("libvirtd-sigstop", fmt.Sprintf("libvirtd SIGSTOPped for %s", libvirtdStopFor), faultLibvirtdStopped)
 }
 
