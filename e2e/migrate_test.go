@@ -129,7 +129,9 @@ func TestMigrateBetweenNodes(t *testing.T) { migrateBetweenNodes(t, "novalet") }
 
 // TestMigrateMixedWithNovaCompute: novalet on vm, Debian's nova-compute on vm2: the cold
 // migration goes novalet -> nova-compute, the resize nova-compute -> novalet and its revert
-// back, so each side's wire and disk layout meets the real other.
+// back, then the rest of the matrix (migrate_matrix_test.go): resize + confirm, resize +
+// revert and cold migrate + confirm each way, so each side's wire and disk layout meets the
+// real other.
 func TestMigrateMixedWithNovaCompute(t *testing.T) { migrateBetweenNodes(t, "nova-compute") }
 
 // migrateBetweenNodes: a server on test_net built on vm is cold-migrated to vm2 and confirmed (nothing
@@ -255,10 +257,13 @@ func migrateBetweenNodes(t *testing.T, agent2 string) {
 		t.Errorf("after revert: migration %s, its allocations %v", st, allocs)
 	}
 
-	deleteServer(t, id)
-	if node2HasDomain(t, id) || exists(dir2) || exists(dir2+"_resize") {
-		t.Error("domain or files left on vm2 after deleting the server")
+	if agent2 == "nova-compute" {
+		matrixMoves(t, id, reachable, leftOnNode(t, id))
 	}
+
+	deleteServer(t, id)
+	leftOnNode(t, id)("vm")
+	leftOnNode(t, id)(node2)
 }
 
 // TestRemoteFSTransports: both [libvirt] remote_filesystem_transport values against vm2's
