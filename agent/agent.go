@@ -34,6 +34,10 @@ type Options struct {
 	ReportInterval   time.Duration // [DEFAULT] report_interval
 	ResourceInterval time.Duration // update_available_resource spacing (nova's periodic default, 60 s)
 	ConductorTimeout time.Duration // [DEFAULT] rpc_response_timeout
+	// LongRPCTimeout is [DEFAULT] long_rpc_timeout: the whole wait of the conductor calls that
+	// run a task (a resize's reschedule), kept alive by the conductor's heartbeats every half
+	// ConductorTimeout; nova's 1800 s when 0.
+	LongRPCTimeout time.Duration
 }
 
 // Deps are the ports the compute manager drives; all are required but Observer and Log.

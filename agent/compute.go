@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -81,9 +82,11 @@ type DomainDefaults struct {
 }
 
 // Caster sends casts: the scheduler fanouts and the conductor's build_instances for a
-// reschedule (rpc.Client implements it).
+// reschedule; and the conductor task calls (migrate_server for a resize's reschedule).
+// rpc.Client implements it.
 type Caster interface {
 	Cast(ctx context.Context, target rpc.Target, rc rpc.Context, method string, args map[string]any) error
+	Call(ctx context.Context, target rpc.Target, rc rpc.Context, method string, args map[string]any, opts rpc.CallOptions) (json.RawMessage, error)
 }
 
 // compute holds what instance operations need.

@@ -37,8 +37,20 @@ type cast struct {
 }
 
 type recordingCaster struct {
-	mu    sync.Mutex
-	casts []cast
+	mu      sync.Mutex
+	casts   []cast
+	calls   []cast
+	callErr error // what every Call returns
+}
+
+func (r *recordingCaster) Call(_ context.Context, t rpc.Target, _ rpc.Context, method string, args map[string]any, _ rpc.CallOptions) (json.RawMessage, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, cast{Target: t, Method: method, Args: args})
+	if r.callErr != nil {
+		return nil, r.callErr
+	}
+	return json.RawMessage("null"), nil
 }
 
 func (r *recordingCaster) Cast(_ context.Context, t rpc.Target, _ rpc.Context, method string, args map[string]any) error {

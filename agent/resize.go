@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -102,10 +103,22 @@ type resizeArgs struct {
 	requestSpec json.RawMessage
 	clean       bool
 	diskInfo    string // finish_resize
+	// prep_resize: the scheduler's filter properties (their retry makes a failure
+	// reschedulable) and the alternate hosts, passed back to the conductor as received.
+	filterProperties map[string]any
+	hostList         json.RawMessage
 }
 
 func decodeResizeArgs(req *rpc.Request, needFlavor bool) (resizeArgs, error) {
-	r := resizeArgs{image: req.Args["image"], requestSpec: req.Args["request_spec"], clean: cleanShutdownArg(req)}
+	r := resizeArgs{image: req.Args["image"], requestSpec: req.Args["request_spec"], clean: cleanShutdownArg(req),
+		hostList: req.Args["host_list"]}
+	if raw := req.Args["filter_properties"]; len(raw) > 0 && string(raw) != "null" {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&r.filterProperties); err != nil {
+			return r, fmt.Errorf("filter_properties: %w", err)
+		}
+	}
 	var err error
 	if r.mig, err = decodeMigration(req.Args["migration"]); err != nil {
 		return r, err
@@ -157,7 +170,8 @@ func (a *Agent) prepResize(ctx context.Context, req *rpc.Request) (any, error) {
 
 // doPrepResize is nova's prep_resize and _prep_resize on the destination: the move claim,
 // then resize_instance cast to the source. A failure gives the allocations back to the
-// instance (there are no alternates to reschedule to on one host).
+// instance, then goes back to the conductor for an alternate host when the scheduler allows
+// a retry (resize_reschedule.go); otherwise it is the operation's failure.
 func (a *Agent) doPrepResize(ctx context.Context, rc rpc.Context, inst *instance, args resizeArgs, log *slog.Logger) error {
 	state := inst.str("vm_state")
 	err := a.prepResizeClaim(ctx, rc, inst, args, log)
@@ -166,6 +180,9 @@ func (a *Agent) doPrepResize(ctx context.Context, rc rpc.Context, inst *instance
 	}
 	if rerr := a.revertAllocation(ctx, inst, args.mig, log); rerr != nil {
 		log.Error("allocations not given back to the instance", "error", rerr)
+	}
+	if a.rescheduleResize(ctx, rc, inst, args, err, log) {
+		return nil
 	}
 	a.errorOutInstance(ctx, rc, inst, state, err, log)
 	return err

@@ -309,16 +309,7 @@ func TestResizeDownIsRolledBack(t *testing.T) {
 func TestColdMigrationToSelfIsRefused(t *testing.T) {
 	e := newOpsEnv(t)
 	id := e.newResizable(t)
-	e.pl.Allocate(id, testRP, oldAlloc)
-	m, _ := ovo.New("Migration")
-	migID := uuid.NewString()
-	must(t, set(m, map[string]any{"id": int64(8), "uuid": migID, "status": "pre-migrating", "migration_type": "migration",
-		"instance_uuid": id, "old_instance_type_id": int64(1), "new_instance_type_id": int64(1),
-		"source_compute": e.a.Host(), "source_node": e.a.Host()}))
-	e.cond.PutMigration(m)
-	err := e.cast(t, id, "prep_resize", taskResizePrep, map[string]any{"flavor": testFlavor(t, 1, 1, 256, 1, "tiny"),
-		"image": map[string]any{}, "request_spec": nil, "filter_properties": map[string]any{}, "node": e.a.Host(),
-		"clean_shutdown": true, "migration": e.cond.Migration(migID), "host_list": []any{}})
+	migID, err := e.migrateToSelf(t, id, map[string]any{}, []any{})
 	if err == nil || !strings.Contains(err.Error(), "UnableToMigrateToSelf") {
 		t.Fatalf("prep_resize = %v, want UnableToMigrateToSelf", err)
 	}
@@ -331,6 +322,24 @@ func TestColdMigrationToSelfIsRefused(t *testing.T) {
 	if e.countCasts("resize_instance") != 0 {
 		t.Fatal("resize_instance cast after a refused prep_resize")
 	}
+}
+
+// migrateToSelf sends prep_resize for a cold migration of id to this very host (which the
+// libvirt driver refuses) with the scheduler's filter properties and alternates, and returns
+// the migration's uuid and the handler's error.
+func (e *opsEnv) migrateToSelf(t *testing.T, id string, filterProperties map[string]any, hostList []any) (string, error) {
+	t.Helper()
+	e.pl.Allocate(id, testRP, oldAlloc)
+	m, _ := ovo.New("Migration")
+	migID := uuid.NewString()
+	must(t, set(m, map[string]any{"id": int64(8), "uuid": migID, "status": "pre-migrating", "migration_type": "migration",
+		"instance_uuid": id, "old_instance_type_id": int64(1), "new_instance_type_id": int64(1),
+		"source_compute": e.a.Host(), "source_node": e.a.Host()}))
+	e.cond.PutMigration(m)
+	err := e.cast(t, id, "prep_resize", taskResizePrep, map[string]any{"flavor": testFlavor(t, 1, 1, 256, 1, "tiny"),
+		"image": map[string]any{}, "request_spec": nil, "filter_properties": filterProperties, "node": e.a.Host(),
+		"clean_shutdown": true, "migration": e.cond.Migration(migID), "host_list": hostList})
+	return migID, err
 }
 
 // TestFinishResizeFailureErrorsOut: the guest cannot be defined with the new flavor: error

@@ -54,6 +54,7 @@ type Default struct {
 	TransportURL                string   `opt:"transport_url"`
 	ControlExchange             string   `opt:"control_exchange"`
 	RPCResponseTimeout          int      `opt:"rpc_response_timeout"`
+	LongRPCTimeout              int      `opt:"long_rpc_timeout"`
 	RPCPingEnabled              bool     `opt:"rpc_ping_enabled"`
 	ReportInterval              int      `opt:"report_interval"`
 	ServiceDownTime             int      `opt:"service_down_time"`

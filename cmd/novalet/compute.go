@@ -84,6 +84,7 @@ func agentOptions(cfg *config.Config, conductorTimeout time.Duration, owner *ima
 		ReportInterval:   time.Duration(cfg.Default.ReportInterval) * time.Second,
 		ResourceInterval: 60 * time.Second,
 		ConductorTimeout: conductorTimeout,
+		LongRPCTimeout:   time.Duration(cfg.Default.LongRPCTimeout) * time.Second,
 	}
 }
 
