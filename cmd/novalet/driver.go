@@ -11,9 +11,9 @@ import (
 	"github.com/novalet/novalet/config"
 	"github.com/novalet/novalet/metrics"
 	"github.com/novalet/novalet/netplug"
-	"github.com/novalet/novalet/netplug/netplugtest"
+	"github.com/novalet/novalet/netplug/netplugfake"
 	"github.com/novalet/novalet/virt"
-	"github.com/novalet/novalet/virt/virttest"
+	"github.com/novalet/novalet/virt/virtfake"
 )
 
 // The compute drivers novalet implements, as [DEFAULT] compute_driver names them (nova loads
@@ -97,7 +97,7 @@ func openDriver(ctx context.Context, cfg *config.Config, log *slog.Logger) (*dri
 		return nil, err
 	}
 	if name == driverFake {
-		return &driver{name: name, hv: newFakeHypervisor(cfg.Default.Host), taps: fakeTaps{netplugtest.NewFake()}}, nil
+		return &driver{name: name, hv: newFakeHypervisor(cfg.Default.Host), taps: fakeTaps{netplugfake.New()}}, nil
 	}
 	conn, err := virt.Open(ctx, libvirtURI(cfg.Libvirt), virt.WithLogger(log))
 	if err != nil {
@@ -115,17 +115,17 @@ func openDriver(ctx context.Context, cfg *config.Config, log *slog.Logger) (*dri
 	return &driver{name: name, hv: conn, taps: taps}, nil
 }
 
-// fakeHypervisor is nova's FakeDriver in novalet: virttest's in-memory hypervisor (the one the
+// fakeHypervisor is nova's FakeDriver in novalet: virtfake's in-memory hypervisor (the one the
 // unit tests use, which passes virt's conformance suite), so builds, deletes and power
 // operations complete at once, on a host reporting what FakeDriver reports. The node is named
 // after [DEFAULT] host, as FakeDriver's init_host names it.
 type fakeHypervisor struct {
-	*virttest.Fake
+	*virtfake.Fake
 	host string
 }
 
 func newFakeHypervisor(host string) *fakeHypervisor {
-	return &fakeHypervisor{Fake: virttest.NewFake(), host: host}
+	return &fakeHypervisor{Fake: virtfake.New(), host: host}
 }
 
 // HostFacts reports FakeDriver's get_available_resource.
@@ -147,6 +147,6 @@ func (f *fakeHypervisor) DriverTraits(ctx context.Context, _ string) ([]string, 
 func (f *fakeHypervisor) Close() error { return nil }
 
 // fakeTaps is netplug's in-memory plugger: no link is made on the host.
-type fakeTaps struct{ *netplugtest.Fake }
+type fakeTaps struct{ *netplugfake.Fake }
 
 func (fakeTaps) Close() error { return nil }

@@ -1,6 +1,6 @@
-// Package virttest holds the conformance suite of the virt.Hypervisor port and an in-memory
-// fake that passes it. The suite runs on the fake in unit tests and on libvirtd (QEMU TCG) in
-// component tests, so the fake the agent's tests use behaves like the real thing.
+// Package virttest holds the conformance suite of the virt.Hypervisor port. The suite runs on
+// the in-memory fake (virtfake, also named Fake here) in unit tests and on libvirtd (QEMU TCG)
+// in component tests, so the fake the agent's tests use behaves like the real thing.
 package virttest
 
 import (

@@ -1,4 +1,4 @@
-package virttest
+package virtfake
 
 import (
 	"context"
@@ -47,6 +47,6 @@ func (f *Fake) WatchConnection(ctx context.Context) (<-chan virt.ConnState, erro
 type disconnected struct{ reason string }
 
 func (e *disconnected) Error() string {
-	return "virttest: " + virt.ErrDisconnected.Error() + ": " + e.reason
+	return "virtfake: " + virt.ErrDisconnected.Error() + ": " + e.reason
 }
 func (e *disconnected) Unwrap() error { return virt.ErrDisconnected }

@@ -1,4 +1,4 @@
-package virttest
+package virtfake
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package virttest
+package virtfake
 
 import (
 	"context"
@@ -22,7 +22,7 @@ func (f *Fake) CopyDisk(ctx context.Context, id, target, dst string) error {
 		return err
 	}
 	if d.state != virt.PowerRunning && d.state != virt.PowerPaused {
-		return fmt.Errorf("virttest: CopyDisk %s: domain is not running: %w", id, virt.ErrConflict)
+		return fmt.Errorf("virtfake: CopyDisk %s: domain is not running: %w", id, virt.ErrConflict)
 	}
 	src := ""
 	if d.def.Devices != nil {
@@ -33,18 +33,18 @@ func (f *Fake) CopyDisk(ctx context.Context, id, target, dst string) error {
 		}
 	}
 	if src == "" {
-		return fmt.Errorf("virttest: CopyDisk %s: no disk %s: %w", id, target, virt.ErrNotFound)
+		return fmt.Errorf("virtfake: CopyDisk %s: no disk %s: %w", id, target, virt.ErrNotFound)
 	}
 	if _, err := os.Lstat(dst); err == nil {
-		return fmt.Errorf("virttest: CopyDisk %s: %s exists: %w", id, dst, virt.ErrConflict)
+		return fmt.Errorf("virtfake: CopyDisk %s: %s exists: %w", id, dst, virt.ErrConflict)
 	}
 	data, err := os.ReadFile(src)
 	if err != nil {
-		return fmt.Errorf("virttest: CopyDisk %s: %w: %w", id, virt.ErrInvalid, err)
+		return fmt.Errorf("virtfake: CopyDisk %s: %w: %w", id, virt.ErrInvalid, err)
 	}
 	if err := os.WriteFile(dst, data, 0o600); err != nil {
 		_ = os.Remove(dst)
-		return fmt.Errorf("virttest: CopyDisk %s: %w", id, err)
+		return fmt.Errorf("virtfake: CopyDisk %s: %w", id, err)
 	}
 	return nil
 }
