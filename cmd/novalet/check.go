@@ -61,7 +61,7 @@ func preflight(cfg *config.Config) []row {
 		return f(ctx)
 	}
 	rows := []row{
-		bounded(func(ctx context.Context) row { return checkLibvirt(ctx, cfg) }),
+		bounded(func(ctx context.Context) row { return checkDriver(ctx, cfg) }),
 		checkInstancesPath(cfg),
 		bounded(func(ctx context.Context) row { return checkRabbit(ctx, cfg) }),
 	}

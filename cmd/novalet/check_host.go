@@ -12,6 +12,19 @@ import (
 	"github.com/novalet/novalet/virt"
 )
 
+// checkDriver checks the hypervisor [DEFAULT] compute_driver selects: libvirtd, or nothing
+// for fake.FakeDriver, whose instances live in memory (libvirtd need not run).
+func checkDriver(ctx context.Context, cfg *config.Config) row {
+	name, err := computeDriver(cfg.Default.ComputeDriver)
+	if err != nil {
+		return fail("compute driver", err, "set [DEFAULT] compute_driver = libvirt.LibvirtDriver")
+	}
+	if name == driverFake {
+		return ok("compute driver", "%s: instances are kept in memory; libvirt is not used", name)
+	}
+	return checkLibvirt(ctx, cfg)
+}
+
 func checkLibvirt(ctx context.Context, cfg *config.Config) row {
 	const name = "libvirt"
 	uri := libvirtURI(cfg.Libvirt)

@@ -105,3 +105,18 @@ func TestOpenFakeDriver(t *testing.T) {
 		t.Errorf("the fake driver made a real link %s: %v", netplug.TapName(port), err)
 	}
 }
+
+// `novalet check` with fake.FakeDriver does not dial libvirtd (nothing runs there), and an
+// unknown driver is a failed row naming it.
+func TestCheckDriver(t *testing.T) {
+	cfg := &config.Config{}
+	cfg.Default.ComputeDriver = "fake.FakeDriver"
+	cfg.Libvirt.ConnectionURI = "test:///nonexistent" // must not be dialled
+	if r := checkDriver(t.Context(), cfg); !r.OK || r.Name != "compute driver" || !strings.Contains(r.Detail, driverFake) {
+		t.Errorf("fake driver row %+v", r)
+	}
+	cfg.Default.ComputeDriver = "ironic.IronicDriver"
+	if r := checkDriver(t.Context(), cfg); r.OK || !strings.Contains(r.Detail, "ironic.IronicDriver") {
+		t.Errorf("unknown driver row %+v", r)
+	}
+}
