@@ -91,6 +91,12 @@ func runCommand(sources []config.Source, flags logFlags, stdout, stderr io.Write
 		}
 	}()
 	if err := serve(ctx, cfg, log, systemd.FromEnv()); err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// SIGTERM or SIGINT before start-up finished (e.g. while waiting for the broker):
+			// a stop, not a failure.
+			log.Info("novalet stopped during start-up", "reason", err)
+			return 0
+		}
 		log.Error("novalet run failed", "error", err)
 		if errors.Is(err, agent.ErrHostRenamed) {
 			return exConfig // a restart cannot fix it; the operator must
