@@ -81,6 +81,10 @@ type Agent struct {
 
 	// work counts operations running in the background (builds), for Drain.
 	work sync.WaitGroup
+	// draining is closed when Drain begins: background work that only waits (for Placement)
+	// gives up then, and start-up recovery takes it up at the next start.
+	draining  chan struct{}
+	drainOnce sync.Once
 }
 
 // background runs f off the RPC worker; Drain waits for it.
@@ -90,6 +94,7 @@ func (a *Agent) background(f func()) { a.work.Go(f) }
 // calls after the RPC server stopped taking work, so no build is cut in the middle by a clean
 // stop; one still running at the deadline is recovered at the next start.
 func (a *Agent) Drain(ctx context.Context) error {
+	a.drainOnce.Do(func() { close(a.draining) })
 	done := make(chan struct{})
 	go func() { a.work.Wait(); close(done) }()
 	select {
@@ -130,7 +135,7 @@ func New(deps Deps, opts Options) (*Agent, error) {
 	objs := objects{c: deps.Conductor, timeout: opts.ConductorTimeout}
 	svc := &service{objs: objs, host: opts.Host, log: deps.Log, obs: deps.Observer}
 	return &Agent{
-		opts: opts, log: deps.Log, obs: deps.Observer, svc: svc, c: c, kick: make(chan struct{}, 1),
+		opts: opts, log: deps.Log, obs: deps.Observer, svc: svc, c: c, kick: make(chan struct{}, 1), draining: make(chan struct{}),
 		rt: newTracker(opts.Host, opts.Resources, deps.Host, objs, svc, deps.ConnectPlacement, deps.Observer, deps.Log),
 	}, nil
 }

@@ -115,11 +115,10 @@ func (a *Agent) recoverInstance(ctx context.Context, rc rpc.Context, inst *insta
 			log.Error("could not clear the task state", "error", err)
 		}
 	case vm == vmShelved && task == taskShelvingOffloading:
-		// The snapshot is in Glance and recorded: finish the offload the stop interrupted.
+		// The snapshot is in Glance and recorded: finish the offload the stop interrupted,
+		// once Placement can take the allocations back (recovery_offload.go).
 		log.Info("finishing a shelve offload interrupted by the last stop")
-		if err := a.shelveOffload(ctx, rc, inst, false, log); err != nil && !errors.Is(err, errGone) {
-			log.Error("interrupted shelve offload not finished", "error", err)
-		}
+		a.background(func() { a.finishInterruptedOffload(rc, inst, log) })
 	case vm != vmError && slices.Contains(shelvingTaskStates, task):
 		// nova 26.2.2 leaves these for ever; novalet settles the instance on what the host
 		// shows (the shelve had powered the guest off) and ends any live copy. The image

@@ -334,6 +334,7 @@ func TestInterruptedShelveIsSettledAtStart(t *testing.T) {
 	if err := e.a.recoverInstances(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	e.a.work.Wait() // the offload finishes in the background
 	s := e.cond.Instance(uid)
 	vm, _ := ovo.Value[string](s, "vm_state")
 	task, _ := ovo.Value[string](s, "task_state")
