@@ -366,9 +366,13 @@ func exitText(err error) string {
 // writeFaultTable prints the suite's table and writes it to .cache/faults.txt.
 func writeFaultTable(t *testing.T, rows []faultRow) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-40s | %-66s | %s\n", "case", "settled states", "leaks found")
+	w := len("case")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%-40s | %-66s | %s\n", r.name, r.settled, r.leaks)
+		w = max(w, len(r.name))
+	}
+	fmt.Fprintf(&b, "%-*s | %-66s | %s\n", w, "case", "settled states", "leaks found")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%-*s | %-66s | %s\n", w, r.name, r.settled, r.leaks)
 	}
 	t.Logf("fault suite:\n%s", b.String())
 	dir := filepath.Join(testenv.RepoRoot(t), ".cache")

@@ -77,7 +77,23 @@ func createServers(t *testing.T, name, image string, count int) []string {
 	var created struct {
 		ID string `json:"id"`
 	}
-	openstack(t, &created, append(args, name)...)
+	args = append(args, name, "-f", "json")
+	b, err := run(t, 2*time.Minute, "openstack", args...)
+	if err != nil && strings.Contains(err.Error(), "Compute host "+testHost+" could not be found") {
+		// A node registered less than a minute ago is not mapped to a cell yet (the
+		// scheduler discovers every 60 s): map it, as an operator does after adding a node.
+		if out, derr := run(t, 2*time.Minute, filepath.Join(testenv.RepoRoot(t), "controlplane", "nova-manage.sh"),
+			"cell_v2", "discover_hosts"); derr != nil {
+			t.Fatalf("discover_hosts: %v\n%s", derr, out)
+		}
+		b, err = run(t, 2*time.Minute, "openstack", args...)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &created); err != nil {
+		t.Fatalf("server create: %v\n%s", err, b)
+	}
 	if count == 1 {
 		trackServer(t, created.ID)
 		return []string{created.ID}
