@@ -153,3 +153,55 @@ func mountSmallInstancesPath(t *testing.T, size int64) {
 	}
 	_ = os.Remove(filepath.Join(instancesPath, "lost+found"))
 }
+
+// faultLibvirtdRestart restarts libvirtd (scripts/parts.sh restart-libvirtd) under a running
+// novalet with one running guest: the guest goes on running in the same QEMU process (QEMU
+// outlives libvirtd), novalet reconnects by itself, the service ends enabled, and the server
+// still stops and starts.
+func faultLibvirtdRestart(t *testing.T) string {
+	n := startNovalet(t)
+	n.waitNotify(t, "READY=1", 3*time.Minute)
+	id := createServers(t, "e2e-fault-lvrestart", "guest", 1)[0]
+	waitStatus(t, id, 3*time.Minute, "ACTIVE")
+	name := domainName(t, id)
+	before := qemuPID(t, name)
+	if before == "" {
+		t.Fatalf("no QEMU pid file for %s", name)
+	}
+
+	t0 := time.Now()
+	parts(t, "restart-libvirtd")
+	eventually(t, 2*time.Minute, "novalet reconnected to libvirt", func() bool {
+		return len(n.logRecords(t, "connection to libvirt restored")) > 0
+	})
+	took := time.Since(t0).Round(time.Second)
+	if after := qemuPID(t, name); after != before {
+		t.Errorf("the guest's QEMU process changed over the libvirtd restart: pid %s, then %q", before, after)
+	}
+	s := showServer(t, id)
+	if s.Status != "ACTIVE" {
+		t.Errorf("after the libvirtd restart the server is %s (fault %v)", s.Status, s.Fault)
+	}
+	checkHypervisorAgrees(t, s)
+	eventually(t, 2*time.Minute, "service up and enabled", func() bool {
+		r := serviceStatus(t, testHost)
+		return r.State == "up" && r.Status == "enabled"
+	})
+	serverAction(t, "stop", id)
+	settle(t, id, "SHUTOFF", "stopped", 4)
+	serverAction(t, "start", id)
+	settle(t, id, "ACTIVE", "active", 1)
+	deleteServer(t, id)
+	n.stop(t)
+	return fmt.Sprintf("reconnected %s after the restart; guest kept its QEMU; then SHUTOFF→ACTIVE", took)
+}
+
+// domainName is the libvirt name of the instance's domain.
+func domainName(t *testing.T, id string) string {
+	t.Helper()
+	out, err := exec.Command("virsh", "-c", "qemu:///system", "domname", id).Output()
+	if err != nil {
+		t.Fatalf("virsh domname %s: %v", id, err)
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -82,6 +82,7 @@ func TestFaults(t *testing.T) {
 	each("placement-neutron-stopped", fmt.Sprintf("Placement and Neutron stopped for %s", serviceStopFor), faultPlacementNeutronStopped)
 	each("broker-restart", "RabbitMQ restarted during a build", faultBrokerRestart)
 	each("instances-path-full", fmt.Sprintf("instances_path filled to leave %d MiB, then freed", fullLeft>>20), faultDiskFull)
+	each("libvirtd-restart", "libvirtd restarted under a running guest", faultLibvirtdRestart)
 	each("libvirtd-sigstop", fmt.Sprintf("libvirtd SIGSTOPped for %s", libvirtdStopFor), faultLibvirtdStopped)
 }
 
