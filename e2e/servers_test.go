@@ -123,9 +123,15 @@ func serversNamed(t *testing.T, name string, count int) []string {
 // trackServer deletes the server when the test ends, whatever happened.
 func trackServer(t *testing.T, id string) {
 	t.Cleanup(func() {
+		if _, gone := deletedServers.Load(id); gone {
+			return // deleteServer saw it go: another CLI run would only cost its start-up
+		}
 		_, _ = run(t, 3*time.Minute, "openstack", computeAPI, "server", "delete", "--wait", id)
 	})
 }
+
+// deletedServers holds the ids deleteServer saw deleted.
+var deletedServers sync.Map
 
 // waitStatus waits until the server's status is one of want and returns it.
 func waitStatus(t *testing.T, id string, timeout time.Duration, want ...string) *serverInfo {
@@ -151,6 +157,7 @@ func deleteServer(t *testing.T, id string) {
 	if _, err := run(t, 3*time.Minute, "openstack", computeAPI, "server", "delete", "--wait", id); err != nil {
 		t.Fatal(err)
 	}
+	deletedServers.Store(id, true)
 }
 
 // uploadImage puts the test guest (or another file) into Glance under a fresh name.
