@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/novalet/novalet/imagecache"
+	"github.com/novalet/novalet/internal/failpoint"
 	"github.com/novalet/novalet/internal/remotefs"
 	"github.com/novalet/novalet/netmodel"
 	"github.com/novalet/novalet/openstack/glance"
@@ -97,6 +98,9 @@ func (a *Agent) migrateDiskAndPowerOff(ctx context.Context, inst *instance, args
 		a.cleanupRemoteMigration(ctx, copyTo, dir, aside, log)
 		return "", err
 	}
+	// The disks are on the destination and the source's are aside (the fault suite's kill -9
+	// during the copy lands here).
+	failpoint.Hold(ctx, log, "resize.copied")
 	info, err := json.Marshal(disks)
 	if err != nil {
 		return "", err

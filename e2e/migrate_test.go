@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/novalet/novalet/internal/failpoint"
 	"github.com/novalet/novalet/internal/remotefs"
 	"github.com/novalet/novalet/internal/testenv"
 )
@@ -124,7 +125,8 @@ func setComputeService(t *testing.T, host string, enable bool) {
 	}
 }
 
-// TestMigrateBetweenNodes: novalet on both nodes.
+// TestMigrateBetweenNodes: novalet on both nodes; the source novalet is first killed -9
+// during the disk copy of a cold migration (killDuringDiskCopy).
 func TestMigrateBetweenNodes(t *testing.T) { migrateBetweenNodes(t, "novalet") }
 
 // TestMigrateMixedWithNovaCompute: novalet on vm, Debian's nova-compute on vm2: the cold
@@ -141,7 +143,12 @@ func TestMigrateMixedWithNovaCompute(t *testing.T) { migrateBetweenNodes(t, "nov
 func migrateBetweenNodes(t *testing.T, agent2 string) {
 	requireControlPlane(t)
 	hostOnFlatNetwork(t)
-	n := startNovalet(t)
+	// With novalet on both nodes, the first migration is killed -9 during the disk copy.
+	var env []string
+	if agent2 == "novalet" {
+		env = []string{failpoint.Env + "=resize.copied"}
+	}
+	n := startNovaletEnv(t, env)
 	n.waitNotify(t, "READY=1", 3*time.Minute)
 	startNode2(t, agent2)
 	tempFlavor(t, "e2e-mig-small", "1", "384", "2")
@@ -180,6 +187,9 @@ func migrateBetweenNodes(t *testing.T, agent2 string) {
 		})
 	}
 	dir, dir2 := filepath.Join(instancesPath, id), filepath.Join(node2Dir, id)
+	if agent2 == "novalet" {
+		killDuringDiskCopy(t, n, id, addr, reachable)
+	}
 
 	// Cold migration vm -> vm2, then confirm.
 	start := time.Now()
@@ -349,4 +359,50 @@ func ownedByNovaPath(t *testing.T, p string) bool {
 	}
 	st, _ := info.Sys().(*syscall.Stat_t)
 	return st != nil && strconv.Itoa(int(st.Uid)) == u.Uid
+}
+
+// killDuringDiskCopy is issue 14's kill -9 of the source during the disk copy: a cold
+// migration to vm2 holds at resize.copied (the disks on vm2, vm's aside) and novalet is
+// killed there. The restarted novalet does what nova's _init_instance does for
+// resize_migrating: the directory comes back, the guest starts again and the task state is
+// cleared; the migration stays "migrating" with its allocation on vm, as nova leaves it. A
+// hard reboot then works and the server answers SSH on vm. The stale allocation is removed
+// as an operator would (openstack resource provider allocation delete), and the copy on vm2
+// is left for the next migration to overwrite, as nova leaves it.
+func killDuringDiskCopy(t *testing.T, n *novalet, id, addr string, reachable func(host string)) {
+	t.Helper()
+	start := time.Now()
+	if _, err := run(t, 2*time.Minute, "openstack", "--os-compute-api-version=2.56", "server", "migrate", "--host", node2, id); err != nil {
+		t.Fatal(err)
+	}
+	n.killWhen(t, failpoint.Msg, func(rec map[string]any) bool {
+		return rec["instance_uuid"] == id && rec["failpoint"] == "resize.copied"
+	})
+	settle(t, id, "ACTIVE", "active", 1)
+	t.Logf("killed during the disk copy, recovered on vm: %v", time.Since(start).Round(time.Millisecond))
+	if s := showServer(t, id); s.Host != "vm" {
+		t.Fatalf("host after the recovery: %q, want vm", s.Host)
+	}
+	dir := filepath.Join(instancesPath, id)
+	if !hasDomain(t, id) || !exists(filepath.Join(dir, "disk")) || exists(dir+"_resize") {
+		t.Errorf("on vm after the recovery: domain %v, disk %v, %s_resize %v", hasDomain(t, id),
+			exists(filepath.Join(dir, "disk")), dir, exists(dir+"_resize"))
+	}
+	st, allocs := migrationAllocations(t, id)
+	if st != "migrating" || len(allocs) == 0 {
+		t.Errorf("the interrupted migration is %q with allocations %v, want migrating with its allocation on vm (nova leaves it so)", st, allocs)
+	}
+	var migs []struct {
+		UUID string `json:"UUID"`
+	}
+	openstack(t, &migs, "--os-compute-api-version=2.80", "server", "migration", "list", "--server", id)
+	if len(allocs) > 0 && len(migs) > 0 {
+		if _, err := run(t, time.Minute, "openstack", "resource", "provider", "allocation", "delete", migs[0].UUID); err != nil {
+			t.Error(err)
+		}
+	}
+	sshEcho(t, addr)
+	serverAction(t, "reboot", "--hard", id)
+	settle(t, id, "ACTIVE", "active", 1)
+	reachable("vm")
 }
