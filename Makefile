@@ -63,7 +63,7 @@ controlplane-stop:
 
 ## e2e: the end-to-end tests against a running control plane (`make controlplane` first).
 e2e:
-	$(GO) test -count=1 -p 1 -timeout 30m -tags e2e ./e2e/
+	E2E_TIMEOUT=75m bash scripts/e2e.sh
 
 ## bench: novalet beside Debian's nova-compute on the control plane, as ratios.
 bench: controlplane

@@ -63,7 +63,7 @@ step fuzz env FUZZTIME="${FUZZTIME:-20s}" bash scripts/fuzz.sh
 step package bash scripts/deb-test.sh
 rm -f .cache/faults.txt .cache/soak.txt
 e2e_rc=0
-step e2e go test -count=1 -p 1 -timeout 75m -tags e2e ./e2e/ || e2e_rc=$?
+step e2e bash scripts/e2e.sh || e2e_rc=$?
 # The fault suite's and the soak's tables (e2e TestFaults, TestSoak), failed or not.
 for f in .cache/faults.txt .cache/soak.txt; do
   [ ! -s "$f" ] || { echo "==== test: $f"; cat "$f"; }
