@@ -26,8 +26,9 @@ type matrixMove struct {
 }
 
 // matrixMoves runs the four moves from where migrateBetweenNodes leaves the server: on vm2,
-// test_flavor. reachable checks SSH from a host; leftOn checks a host keeps nothing of it.
-func matrixMoves(t *testing.T, id string, reachable func(host string), leftOn func(host string)) {
+// test_flavor. reachable checks SSH from a host; leftOn checks a host keeps nothing of it; the
+// guest at addr sees the flavor's root disk (the first move resizes it up and confirms).
+func matrixMoves(t *testing.T, id, addr string, reachable func(host string), leftOn func(host string)) {
 	tempFlavor(t, "e2e-mig-wide", "1", "512", "2")
 	migrate := []string{"--os-compute-api-version=2.56", "server", "migrate", "--host"}
 	moves := []matrixMove{
@@ -76,6 +77,8 @@ func matrixMoves(t *testing.T, id string, reachable func(host string), leftOn fu
 		}
 		leftOn(map[string]string{"vm": node2, node2: "vm"}[end])
 		reachable(end)
+		// Every flavor after the first move has a 2 GB root disk; the old mark is always there.
+		checkGuestDisk(t, addr, m.name, 2, false)
 	}
 }
 

@@ -223,6 +223,10 @@ func migrateBetweenNodes(t *testing.T, agent2 string) {
 		t.Errorf("after confirm: migration %s, its allocations %v", st, allocs)
 	}
 	reachable(node2)
+	if got, _, _ := guestDisk(t, addr); got != 1 {
+		t.Errorf("before the resize the guest sees a %.2f GiB vda, want 1 (test_flavor)", got)
+	}
+	writeMark(t, addr, markOld, "old")
 
 	// Resize vm2 -> vm (vm2 disabled in the scheduler so that the resize leaves it), then revert.
 	setComputeService(t, node2, false)
@@ -241,6 +245,8 @@ func migrateBetweenNodes(t *testing.T, agent2 string) {
 		t.Errorf("domain on vm after resize: %d vCPUs, %d KiB", v, m)
 	}
 	reachable("vm")
+	checkGuestDisk(t, addr, "resized to e2e-mig-small", 2, false)
+	writeMark(t, addr, markNew, "new")
 	if !exists(dir2 + "_resize") {
 		t.Errorf("%s_resize not kept on %s", dir2, node2)
 	}
@@ -263,12 +269,13 @@ func migrateBetweenNodes(t *testing.T, agent2 string) {
 	}
 	checkEvents(t, id, "revertResize", "compute_revert_resize", "compute_finish_revert_resize")
 	reachable(node2)
+	checkGuestDisk(t, addr, "reverted", 1, false)
 	if st, allocs := migrationAllocations(t, id); st != "reverted" || len(allocs) != 0 {
 		t.Errorf("after revert: migration %s, its allocations %v", st, allocs)
 	}
 
 	if agent2 == "nova-compute" {
-		matrixMoves(t, id, reachable, leftOnNode(t, id))
+		matrixMoves(t, id, addr, reachable, leftOnNode(t, id))
 	}
 
 	deleteServer(t, id)
