@@ -67,6 +67,10 @@ cleanup() {
   nova_login >/dev/null 2>&1 || true
   remove_novalet
   remove_nova
+  if [ -n "$SCALE_PROJECT_ID" ]; then
+    OS_PROJECT_NAME=admin openstack project delete "$SCALE_PROJECT_ID" >/dev/null 2>&1 ||
+      log "WARNING: could not delete project $SCALE_PROJECT"
+  fi
   rm -rf "$WORK"/*/instances "$WORK"/*/lock
   log "left: $(hosts_left) fake hosts in the compute service list"
 }
@@ -77,10 +81,22 @@ hosts_left() {
   jq -r '.services[].host' <<<"$API_BODY" |
     grep -cxF -f <(for ((k = 1; k <= last; k++)); do echo "fake-$k"; done; for ((k = 1; k <= ${SCALE_NOVA_MAX:-10} || k <= ${SCALE_NOVA:-0}; k++)); do echo "nfake-$k"; done) || true
 }
+SCALE_PROJECT_ID=
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 bash "$REPO/controlplane/status.sh" >/dev/null 2>&1 || die "the control plane is not running (controlplane/status.sh)"
+# The servers go into a project of the run's own, with admin's role in it (a server's host is an
+# admin's to choose) and quotas for the largest step: in project admin, nova's default quota of
+# 10 instances left fake-11..fake-50 without a server (2026-12-05).
+SCALE_PROJECT=bench-scale-$STAMP
+SCALE_PROJECT_ID=$(openstack project create --domain Default -f value -c id "$SCALE_PROJECT") || die "project create $SCALE_PROJECT failed"
+openstack role add --project "$SCALE_PROJECT_ID" --user admin admin || die "role add admin on $SCALE_PROJECT failed"
+quota=$((${NODES##* } + ${SCALE_NOVA_MAX:-10} + ${SCALE_NOVA:-0} + 10))
+openstack quota set --instances "$quota" --cores "$quota" --ram $((quota * 256)) "$SCALE_PROJECT_ID" ||
+  die "quota set on $SCALE_PROJECT failed"
+export OS_PROJECT_NAME=$SCALE_PROJECT
+log "servers go into project $SCALE_PROJECT (quota $quota instances)"
 nova_login || die "no token"
 [ "$(hosts_left)" = 0 ] || die "fake hosts are registered already (a previous run?): delete them first"
 api GET /flavors
