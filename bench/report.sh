@@ -86,7 +86,7 @@ bench_value() {
 
 # print_servers_table: the servers phase (servers.sh), medians in seconds.
 print_servers_table() {
-  header "servers through the compute API, seconds (image cached, --nic none; ${SERVER_RUNS} creates, ${POWER_RUNS} power rounds, ${IMAGE_RUNS} image rounds)"
+  header "servers through the compute API, seconds (image cached, --nic none but the test_net rows; ${SERVER_RUNS} creates, ${POWER_RUNS} power rounds, ${NET_RUNS} on test_net, ${IMAGE_RUNS} image rounds)"
   row "create -> ACTIVE, median" "$(get debian create_s)" "$(get novalet create_s)" ">1: novalet better"
   row "delete -> gone, median" "$(get debian delete_s)" "$(get novalet delete_s)" ">1: novalet better"
   row "10 at once -> all ACTIVE" "$(get debian create10_s)" "$(get novalet create10_s)" ">1: novalet better"
@@ -95,6 +95,10 @@ print_servers_table() {
   row "start -> ACTIVE, median" "$(get debian srv_start_s)" "$(get novalet srv_start_s)" ">1: novalet better"
   row "soft reboot -> ACTIVE, median" "$(get debian srv_soft_reboot_s)" "$(get novalet srv_soft_reboot_s)" ">1: novalet better"
   row "hard reboot -> ACTIVE, median" "$(get debian srv_hard_reboot_s)" "$(get novalet srv_hard_reboot_s)" ">1: novalet better"
+  if [ "$NET_RUNS" != 0 ]; then
+    row "create on test_net -> ACTIVE, med." "$(get debian net_create_s)" "$(get novalet net_create_s)" ">1: novalet better"
+    row "delete on test_net -> gone, med." "$(get debian net_delete_s)" "$(get novalet net_delete_s)" ">1: novalet better"
+  fi
   if [ "$IMAGE_RUNS" != 0 ]; then
     echo "   (${IMAGE_RUNS} rounds on one server of snapshot, rebuild onto the other image, shelve-offload, unshelve)"
     row "snapshot -> image active, median" "$(get debian snapshot_s)" "$(get novalet snapshot_s)" ">1: novalet better"
@@ -104,7 +108,18 @@ print_servers_table() {
   fi
   echo
   printf '%s\n' "novalet's own build time (RPC receipt -> domain running, mean of its build histogram over the creates): $(get novalet build_mean_s) s;" \
-    "the floor, virsh define + start of the same domain XML: $(get novalet floor_s) s."
+    "the floor, virsh define + start of the same domain XML: $(get novalet floor_s) s." \
+    "novalet's spawn phases (means over the same creates; the rest of its build is the conductor and Placement work around them): $(get novalet build_phases)" \
+    "novalet's own delete time (RPC receipt -> instance destroyed, mean of its terminate histogram): $(get novalet delete_mean_s) s." \
+    "the stop's floor, virsh shutdown of a booted copy of the guest to shut off: $(get novalet stop_floor_s) s."
+}
+
+print_moves_table() {
+  header "moves between two nodes running the same agent (vm and $NODE2), seconds (--nic none; ${MOVE_RUNS} rounds)"
+  row "cold migrate -> VERIFY_RESIZE, med." "$(get debian migrate_s)" "$(get novalet migrate_s)" ">1: novalet better"
+  row "resize -> VERIFY_RESIZE, median" "$(get debian resize_s)" "$(get novalet resize_s)" ">1: novalet better"
+  row "confirm -> ACTIVE, median" "$(get debian confirm_s)" "$(get novalet confirm_s)" ">1: novalet better"
+  echo
 }
 
 print_summary() {
@@ -120,6 +135,9 @@ print_summary() {
   if [ "$SERVERS" = 1 ]; then
     row "server create -> ACTIVE (s)" "$(get debian create_s)" "$(get novalet create_s)" ">1: novalet better"
     row "server delete -> gone (s)" "$(get debian delete_s)" "$(get novalet delete_s)" ">1: novalet better"
+    if [ "$NET_RUNS" != 0 ]; then
+      row "create on test_net -> ACTIVE (s)" "$(get debian net_create_s)" "$(get novalet net_create_s)" "flat network, port bound"
+    fi
     row "10 creates -> all ACTIVE (s)" "$(get debian create10_s)" "$(get novalet create10_s)" ">1: novalet better"
     row "server stop -> SHUTOFF (s)" "$(get debian srv_stop_s)" "$(get novalet srv_stop_s)" ">1: novalet better"
     row "server start -> ACTIVE (s)" "$(get debian srv_start_s)" "$(get novalet srv_start_s)" ">1: novalet better"
@@ -130,6 +148,11 @@ print_summary() {
       row "shelve-offload (s)" "$(get debian shelve_s)" "$(get novalet shelve_s)" ">1: novalet better"
       row "unshelve -> ACTIVE (s)" "$(get debian unshelve_s)" "$(get novalet unshelve_s)" ">1: novalet better"
     fi
+  fi
+  if [ "$MOVES" = 1 ]; then
+    row "cold migrate -> VERIFY_RESIZE (s)" "$(get debian migrate_s)" "$(get novalet migrate_s)" "both nodes one agent"
+    row "resize -> VERIFY_RESIZE (s)" "$(get debian resize_s)" "$(get novalet resize_s)" ">1: novalet better"
+    row "confirm -> ACTIVE (s)" "$(get debian confirm_s)" "$(get novalet confirm_s)" ">1: novalet better"
   fi
   [ "$RPC" = 1 ] || return 0
   for k in p50-ms p99-ms; do

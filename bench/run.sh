@@ -9,7 +9,9 @@
 #   BENCH_STARTS        timed starts per agent, the last one is kept for the idle phase (default 3)
 #   BENCH_RPC           0 skips the RPC benchmark (default 1)
 #   BENCH_SERVERS       0 skips the servers phase (default 1); BENCH_SERVER_RUNS, BENCH_POWER_RUNS,
-#                       BENCH_IMAGE_RUNS set its counts (servers.sh)
+#                       BENCH_IMAGE_RUNS, BENCH_NET_RUNS set its counts (servers.sh)
+#   BENCH_MOVES         0 skips the moves phase (default 1): migrate, resize and confirm between vm
+#                       and vm2 (node.sh) running the same agent; BENCH_MOVE_RUNS rounds (moves.sh)
 #
 # The output is saved to bench/results/<date>.txt; agent logs and raw data go to
 # /var/tmp/novalet-bench/<timestamp>/. Leaves the control plane running and neither agent running.
@@ -54,6 +56,8 @@ TEE_PID=$!
 . "$BENCH_DIR/report.sh"
 # shellcheck source=bench/servers.sh
 . "$BENCH_DIR/servers.sh"
+# shellcheck source=bench/moves.sh
+. "$BENCH_DIR/moves.sh"
 
 # ---- clean-up: neither agent survives us ------------------------------------------------------
 
@@ -65,6 +69,7 @@ cleanup() {
   [ "${#SRV_CREATED[@]}" -eq 0 ] || sleep 20
   # Images it made: the rebuilds' copy of guest, snapshots a failure left (404 when gone already).
   for id in "${IMG_CREATED[@]}"; do img_api DELETE "/v2/images/$id" 2>/dev/null; done
+  moves_cleanup
   [ -n "$NOVALET_PID" ] && novalet_stop
   if [ -n "$STARTER_PID" ] && kill -0 "$STARTER_PID" 2>/dev/null; then
     kill -TERM "$STARTER_PID" 2>/dev/null
@@ -173,7 +178,8 @@ idle() {
 # ---- preflight ----------------------------------------------------------------------------------
 
 log "settings: BENCH_IDLE_SECONDS=$IDLE BENCH_SETTLE_SECONDS=$SETTLE BENCH_STARTS=$STARTS BENCH_RPC=$RPC" \
-  "BENCH_SERVER_RUNS=$SERVER_RUNS BENCH_POWER_RUNS=$POWER_RUNS BENCH_IMAGE_RUNS=$IMAGE_RUNS host=$HOST"
+  "BENCH_SERVER_RUNS=$SERVER_RUNS BENCH_POWER_RUNS=$POWER_RUNS BENCH_IMAGE_RUNS=$IMAGE_RUNS BENCH_NET_RUNS=$NET_RUNS" \
+  "BENCH_MOVES=$MOVES BENCH_MOVE_RUNS=$MOVE_RUNS host=$HOST"
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), $(uname -r)," \
   "Debian $(cat /etc/debian_version), nova-compute $(dpkg-query -W -f '${Version}' nova-compute 2>/dev/null)"
 log "novalet: $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown), $(go version | cut -d' ' -f3)"
@@ -211,6 +217,7 @@ for ((run = 1; run <= STARTS; run++)); do
     if [ "$agent" = debian ]; then debian_settled; fi
     [ "$run" -lt "$STARTS" ] || idle "$agent"
     [ "$run" -lt "$STARTS" ] || [ "$SERVERS" = 0 ] || servers_phase "$agent"
+    [ "$run" -lt "$STARTS" ] || moves_phase "$agent"
     "${agent}_stop"
   done
 done
@@ -238,5 +245,6 @@ echo "######## ratio = Debian / novalet: above 1 novalet is better for times, me
 print_start_table
 print_idle_tables
 [ "$SERVERS" = 1 ] && print_servers_table
+[ "$MOVES" = 1 ] && print_moves_table
 [ "$RPC" = 1 ] && print_rpc_table "$RPC_OUT"
 print_summary

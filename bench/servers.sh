@@ -6,10 +6,13 @@
 #   BENCH_SERVER_RUNS  sequential creates/deletes (default 10)
 #   BENCH_POWER_RUNS   stop/start/soft/hard reboot rounds on one server (default 5)
 #   BENCH_IMAGE_RUNS   snapshot/rebuild/shelve-offload/unshelve rounds on one server (default 3)
+#   BENCH_NET_RUNS     sequential creates/deletes on the flat network test_net (default 5)
 
 SERVER_RUNS=${BENCH_SERVER_RUNS:-10}
 POWER_RUNS=${BENCH_POWER_RUNS:-5}
 IMAGE_RUNS=${BENCH_IMAGE_RUNS:-3}
+NET_RUNS=${BENCH_NET_RUNS:-5}
+NET_ID=         # test_net, the flat provider network (controlplane/fixtures.sh)
 API_VERSION=2.74
 INSTANCES=/var/lib/nova/instances
 SRV_CREATED=()  # every server this phase made, deleted at the end whatever happens
@@ -43,6 +46,35 @@ srv_setup() {
   IMAGE_ID=$(openstack image show guest -f value -c id 2>/dev/null)
   [ -n "$FLAVOR_ID" ] && [ -n "$IMAGE_ID" ] || die "flavor test_flavor or image guest missing (controlplane/install.sh makes them)"
   [ "$IMAGE_RUNS" = 0 ] || [ -n "$IMAGE2_ID" ] || img_copy
+  if [ "$NET_RUNS" != 0 ] && [ -z "$NET_ID" ]; then
+    NET_ID=$(openstack network show test_net -f value -c id 2>/dev/null) || die "network test_net missing (controlplane/install.sh makes it)"
+  fi
+}
+
+# net_rounds: NET_RUNS sequential creates on test_net -> ACTIVE and deletes -> gone: Neutron's
+# port, its binding to this host, the tap on the bridge and network-vif-plugged, which both
+# agents await before they report ACTIVE (vif_plugging_is_fatal).
+net_rounds() {
+  local i k v
+  log "$SRV_AGENT servers: $NET_RUNS sequential creates and deletes on test_net"
+  for ((i = 1; i <= NET_RUNS; i++)); do
+    srv_timed "net_create_s_$i" eval 'srv_create_net "bench-net-$i" && srv_wait "$SRV_ID" ACTIVE'
+    srv_timed "net_delete_s_$i" srv_delete_wait "$SRV_ID"
+  done
+  for k in net_create net_delete; do
+    mapfile -t v < <(for ((i = 1; i <= NET_RUNS; i++)); do get "$SRV_AGENT" "${k}_s_$i"; done)
+    put "$SRV_AGENT" "${k}_s" "$(median "${v[@]}")"
+  done
+  log "$SRV_AGENT servers: on test_net create $(get "$SRV_AGENT" net_create_s) s, delete $(get "$SRV_AGENT" net_delete_s) s (medians)"
+}
+
+# srv_create_net NAME: POSTs a server with one port on test_net; SRV_ID is its id.
+srv_create_net() {
+  api POST /servers "$(jq -nc --arg n "$1" --arg f "$FLAVOR_ID" --arg i "$IMAGE_ID" --arg net "$NET_ID" \
+    '{server: {name: $n, flavorRef: $f, imageRef: $i, networks: [{uuid: $net}]}}')"
+  SRV_ID=$(jq -r '.server.id // empty' <<<"$API_BODY")
+  [ "$API_CODE" = 202 ] && [ -n "$SRV_ID" ] || die "POST /servers answered $API_CODE: $API_BODY"
+  SRV_CREATED+=("$SRV_ID")
 }
 
 # img_copy: a second copy of image guest (same bytes and formats, a new id), the image the
@@ -156,30 +188,51 @@ srv_cleanup() {
   SRV_CREATED=()
 }
 
-# novalet_build_stats: sum and count of novalet's build_and_run_instance operation histogram.
-novalet_build_stats() {
+# novalet_op_stats OP: sum and count of novalet's operation histogram for OP
+# (build_and_run_instance, terminate_instance), successes only.
+novalet_op_stats() {
   curl -s --max-time 10 http://127.0.0.1:9797/metrics |
-    awk '/^novalet_operation_duration_seconds_(sum|count)\{.*operation="build_and_run_instance".*result="success"/ {v[$1 ~ /_sum/ ? "s" : "c"] += $NF}
+    awk -v op="$1" '/^novalet_operation_duration_seconds_(sum|count)\{/ && index($0, "operation=\"" op "\"") && /result="success"/ {v[$1 ~ /_sum/ ? "s" : "c"] += $NF}
       END {printf "%.6f %d\n", v["s"], v["c"]}'
+}
+
+# novalet_phase_sums: "phase sum count" per spawn phase of novalet's build histogram.
+novalet_phase_sums() {
+  curl -s --max-time 10 http://127.0.0.1:9797/metrics |
+    awk '/^novalet_spawn_phase_duration_seconds_(sum|count)\{/ {
+        match($0, /phase="[a-z_]+"/); p = substr($0, RSTART + 7, RLENGTH - 8)
+        if ($1 ~ /_sum/) s[p] += $NF; else c[p] += $NF }
+      END {for (p in s) printf "%s %.6f %d\n", p, s[p], c[p]}' | sort
+}
+
+# phase_means AFTER BEFORE: "phase=mean" for each spawn phase between two novalet_phase_sums.
+phase_means() {
+  join -a 1 <(echo "$1") <(echo "$2") | awk 'NF >= 3 {n = $3 - ($5 + 0); if (n > 0) printf "%s=%.3f ", $1, ($2 - ($4 + 0)) / n}'
+}
+
+# op_mean AFTER BEFORE: the mean of the operations between two novalet_op_stats.
+op_mean() {
+  awk -v a="$1" -v b="$2" 'BEGIN {split(a, x, " "); split(b, y, " "); n = x[2] - y[2]; if (n > 0) printf "%.3f", (x[1] - y[1]) / n}'
 }
 
 # servers_phase AGENT: the whole phase for the running agent.
 servers_phase() {
   SRV_AGENT=$1
-  local i ids id before after round
+  local i ids id before dbefore pbefore round
   srv_setup
   log "$SRV_AGENT servers: warm-up create/delete (image into the cache)"
   srv_create_wait bench-warm && srv_delete_wait "$SRV_ID"
-  [ "$SRV_AGENT" = novalet ] && before=$(novalet_build_stats)
+  [ "$SRV_AGENT" = novalet ] && before=$(novalet_op_stats build_and_run_instance) dbefore=$(novalet_op_stats terminate_instance) \
+    pbefore=$(novalet_phase_sums)
   log "$SRV_AGENT servers: $SERVER_RUNS sequential creates and deletes"
   for ((i = 1; i <= SERVER_RUNS; i++)); do
     srv_timed "create_s_$i" srv_create_wait "bench-seq-$i"
     srv_timed "delete_s_$i" srv_delete_wait "$SRV_ID"
   done
   if [ "$SRV_AGENT" = novalet ]; then
-    after=$(novalet_build_stats)
-    put novalet build_mean_s "$(awk -v a="$after" -v b="$before" 'BEGIN {split(a, x, " "); split(b, y, " ");
-      n = x[2] - y[2]; if (n > 0) printf "%.3f", (x[1] - y[1]) / n}')"
+    put novalet build_mean_s "$(op_mean "$(novalet_op_stats build_and_run_instance)" "$before")"
+    put novalet delete_mean_s "$(op_mean "$(novalet_op_stats terminate_instance)" "$dbefore")"
+    put novalet build_phases "$(phase_means "$(novalet_phase_sums)" "$pbefore")"
   fi
   log "$SRV_AGENT servers: 10 at once (min_count 10)"
   local t0
@@ -210,6 +263,7 @@ servers_phase() {
   done
   [ "$SRV_AGENT" = novalet ] && domain_floor "$SRV_ID"
   srv_cleanup
+  [ "$NET_RUNS" = 0 ] || net_rounds
   [ "$IMAGE_RUNS" = 0 ] || image_rounds
   for k in create delete; do
     mapfile -t v < <(for ((i = 1; i <= SERVER_RUNS; i++)); do get "$SRV_AGENT" "${k}_s_$i"; done)
@@ -261,9 +315,10 @@ image_rounds() {
 }
 
 # domain_floor ID: virsh define + start of the same domain XML (new name and uuid, a fresh
-# overlay on the same base): what libvirt and QEMU need, without any agent. Median of 3.
+# overlay on the same base): what libvirt and QEMU need, without any agent; then, once the copy
+# has booted, virsh shutdown to shut off: what the guest itself needs to stop. Medians of 3.
 domain_floor() {
-  local xml base dir i t0 uuid v=()
+  local xml base dir i t0 uuid v=() s=()
   dir=$(mktemp -d /var/tmp/novalet-bench-floor.XXXX)
   base=$(qemu-img info -U --output=json "$INSTANCES/$1/disk" | jq -r '."backing-filename"')
   for i in 1 2 3; do
@@ -282,9 +337,20 @@ domain_floor() {
     virsh -c qemu:///system define "$xml" >/dev/null && virsh -c qemu:///system start "bench-floor-$i" >/dev/null ||
       log "WARNING: floor domain $i did not start"
     v+=("$(sub "$(now)" "$t0")")
+    # The stop's floor: from virsh shutdown (the ACPI power button, what both agents press
+    # first) of the booted copy to its domain shut off, polled every 0.05 s.
+    t0=$SECONDS
+    until grep -q 'guest-init: login prompt ready' "$dir/console$i.log" 2>/dev/null || ((SECONDS - t0 > 300)); do sleep 0.5; done
+    t0=$(now)
+    virsh -c qemu:///system shutdown "bench-floor-$i" >/dev/null 2>&1
+    until [ "$(virsh -c qemu:///system domstate "bench-floor-$i" 2>/dev/null)" = "shut off" ] || (($(sub "$(now)" "$t0" | cut -d. -f1) > 120)); do
+      sleep 0.05
+    done
+    s+=("$(sub "$(now)" "$t0")")
     virsh -c qemu:///system destroy "bench-floor-$i" >/dev/null 2>&1
     virsh -c qemu:///system undefine "bench-floor-$i" >/dev/null 2>&1
   done
   put novalet floor_s "$(median "${v[@]}")"
+  put novalet stop_floor_s "$(median "${s[@]}")"
   rm -rf "$dir"
 }
