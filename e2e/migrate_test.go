@@ -126,7 +126,8 @@ func setComputeService(t *testing.T, host string, enable bool) {
 }
 
 // TestMigrateBetweenNodes: novalet on both nodes; the source novalet is first killed -9
-// during the disk copy of a cold migration (killDuringDiskCopy).
+// during the disk copy of a cold migration (killDuringDiskCopy), and at the end the stopped
+// server migrates and stays stopped (migrateStopped).
 func TestMigrateBetweenNodes(t *testing.T) { migrateBetweenNodes(t, "novalet") }
 
 // TestMigrateMixedWithNovaCompute: novalet on vm, Debian's nova-compute on vm2: the cold
@@ -276,6 +277,8 @@ func migrateBetweenNodes(t *testing.T, agent2 string) {
 
 	if agent2 == "nova-compute" {
 		matrixMoves(t, id, addr, reachable, leftOnNode(t, id))
+	} else {
+		migrateStopped(t, id)
 	}
 
 	deleteServer(t, id)
@@ -412,4 +415,36 @@ func killDuringDiskCopy(t *testing.T, n *novalet, id, addr string, reachable fun
 	serverAction(t, "reboot", "--hard", id)
 	settle(t, id, "ACTIVE", "active", 1)
 	reachable("vm")
+}
+
+// migrateStopped: the stopped server (on vm2) is cold-migrated to vm and confirmed, and stays
+// stopped throughout: VERIFY_RESIZE with power state shutdown, its domain on vm defined and
+// shut off, SHUTOFF after the confirm with nothing left on vm2 (nova's finish_migration with
+// power_on false, tempest's test_resize_server_from_stopped).
+func migrateStopped(t *testing.T, id string) {
+	t.Helper()
+	serverAction(t, "stop", id)
+	settle(t, id, "SHUTOFF", "stopped", 4)
+	start := time.Now()
+	if _, err := run(t, 2*time.Minute, "openstack", "--os-compute-api-version=2.56", "server", "migrate", "--host", "vm", id); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, id, "VERIFY_RESIZE", "resized", 4)
+	t.Logf("stopped server migrated %s -> vm: %v to VERIFY_RESIZE", node2, time.Since(start).Round(time.Millisecond))
+	if s := showServer(t, id); s.Host != "vm" {
+		t.Fatalf("host after migrating the stopped server: %q, want vm", s.Host)
+	}
+	domState := func() string {
+		out, _ := exec.Command("virsh", "-c", "qemu:///system", "domstate", id).Output()
+		return strings.TrimSpace(string(out))
+	}
+	if st := domState(); st != "shut off" {
+		t.Errorf("the stopped server's domain on vm is %q, want shut off", st)
+	}
+	serverAction(t, "resize", "confirm", id)
+	settle(t, id, "SHUTOFF", "stopped", 4)
+	if st := domState(); st != "shut off" {
+		t.Errorf("after the confirm the domain on vm is %q, want shut off", st)
+	}
+	leftOnNode(t, id)(node2)
 }
