@@ -31,8 +31,9 @@ lint:
 deps:
 	bash scripts/install-deps.sh
 
-## parts / parts-stop: RabbitMQ on 127.0.0.1 and libvirtd + virtlogd, started by hand.
-parts:
+## parts / parts-stop: RabbitMQ on 127.0.0.1 and libvirtd + virtlogd, started by hand (the
+## packages first: on a fresh machine `make controlplane` and `make bench` come this way).
+parts: deps
 	bash scripts/parts.sh start
 parts-stop:
 	bash scripts/parts.sh stop
