@@ -20,14 +20,15 @@ const (
 	markNew = 950 // MiB: written on the resized disk; a revert's old disk must not have it
 )
 
-// guestRun runs cmd in the guest at addr as root and returns its output.
-func guestRun(t *testing.T, addr, cmd string) string {
+// guestRun runs cmd in the guest at addr as user (cirros, or root for the disk) over SSH with
+// the test key, retrying for 3 minutes (a guest still booting), and returns its output.
+func guestRun(t *testing.T, user, addr, cmd string) string {
 	t.Helper()
 	var out []byte
-	eventually(t, 2*time.Minute, "ssh root@"+addr+" "+cmd, func() bool {
+	eventually(t, 3*time.Minute, "ssh "+user+"@"+addr+" "+cmd, func() bool {
 		var err error
 		out, err = exec.Command("ssh", "-i", testKey, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-			"-o", "ConnectTimeout=5", "-o", "BatchMode=yes", "root@"+addr, cmd).Output()
+			"-o", "ConnectTimeout=5", "-o", "BatchMode=yes", user+"@"+addr, cmd).Output()
 		return err == nil
 	})
 	return string(out)
@@ -40,7 +41,7 @@ func guestDisk(t *testing.T, addr string) (gib float64, atOld, atNew string) {
 	read := func(mib int) string {
 		return fmt.Sprintf("dd if=/dev/vda bs=1M skip=%d count=1 2>/dev/null | head -c 64 | tr -d '\\000'; echo", mib)
 	}
-	out := guestRun(t, addr, "cat /sys/block/vda/size; "+read(markOld)+"; "+read(markNew))
+	out := guestRun(t, "root", addr, "cat /sys/block/vda/size; "+read(markOld)+"; "+read(markNew))
 	lines := strings.Split(out, "\n")
 	if len(lines) < 3 {
 		t.Fatalf("guest disk: %q", out)
@@ -61,7 +62,7 @@ func guestDisk(t *testing.T, addr string) (gib float64, atOld, atNew string) {
 // writeMark writes "novalet-mark-<name>" at offset MiB of vda, synced.
 func writeMark(t *testing.T, addr string, mib int, name string) {
 	t.Helper()
-	guestRun(t, addr, fmt.Sprintf("printf 'novalet-mark-%s' | dd of=/dev/vda bs=1M seek=%d conv=fsync 2>/dev/null && sync", name, mib))
+	guestRun(t, "root", addr, fmt.Sprintf("printf 'novalet-mark-%s' | dd of=/dev/vda bs=1M seek=%d conv=fsync 2>/dev/null && sync", name, mib))
 }
 
 // checkGuestDisk checks the guest's vda is gib GiB and carries the old mark; newMark says

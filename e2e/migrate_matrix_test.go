@@ -72,7 +72,7 @@ func matrixMoves(t *testing.T, id, addr string, reachable func(host string), lef
 		if f := serverFlavor(t, id); f != m.flavor {
 			t.Errorf("%s: flavor %q, want %s", m.name, f, m.flavor)
 		}
-		if st, allocs := migrationAllocations(t, id); st != m.finish+"ed" || len(allocs) != 0 {
+		if st, allocs, _ := migrationAllocations(t, id); st != m.finish+"ed" || len(allocs) != 0 {
 			t.Errorf("%s: migration %s, its allocations %v", m.name, st, allocs)
 		}
 		leftOn(map[string]string{"vm": node2, node2: "vm"}[end])

@@ -220,7 +220,7 @@ func migrateBetweenNodes(t *testing.T, agent2 string) {
 	if hasDomain(t, id) || exists(dir) || exists(dir+"_resize") {
 		t.Errorf("left on vm after confirm: domain %v, %s %v, %s_resize %v", hasDomain(t, id), dir, exists(dir), dir, exists(dir+"_resize"))
 	}
-	if st, allocs := migrationAllocations(t, id); st != "confirmed" || len(allocs) != 0 {
+	if st, allocs, _ := migrationAllocations(t, id); st != "confirmed" || len(allocs) != 0 {
 		t.Errorf("after confirm: migration %s, its allocations %v", st, allocs)
 	}
 	reachable(node2)
@@ -271,7 +271,7 @@ func migrateBetweenNodes(t *testing.T, agent2 string) {
 	checkEvents(t, id, "revertResize", "compute_revert_resize", "compute_finish_revert_resize")
 	reachable(node2)
 	checkGuestDisk(t, addr, "reverted", 1, false)
-	if st, allocs := migrationAllocations(t, id); st != "reverted" || len(allocs) != 0 {
+	if st, allocs, _ := migrationAllocations(t, id); st != "reverted" || len(allocs) != 0 {
 		t.Errorf("after revert: migration %s, its allocations %v", st, allocs)
 	}
 
@@ -398,16 +398,12 @@ func killDuringDiskCopy(t *testing.T, n *novalet, id, addr string, reachable fun
 		t.Errorf("on vm after the recovery: domain %v, disk %v, %s_resize %v", hasDomain(t, id),
 			exists(filepath.Join(dir, "disk")), dir, exists(dir+"_resize"))
 	}
-	st, allocs := migrationAllocations(t, id)
+	st, allocs, mig := migrationAllocations(t, id)
 	if st != "migrating" || len(allocs) == 0 {
 		t.Errorf("the interrupted migration is %q with allocations %v, want migrating with its allocation on vm (nova leaves it so)", st, allocs)
 	}
-	var migs []struct {
-		UUID string `json:"UUID"`
-	}
-	openstack(t, &migs, "--os-compute-api-version=2.80", "server", "migration", "list", "--server", id)
-	if len(allocs) > 0 && len(migs) > 0 {
-		if _, err := run(t, time.Minute, "openstack", "resource", "provider", "allocation", "delete", migs[0].UUID); err != nil {
+	if len(allocs) > 0 {
+		if _, err := run(t, time.Minute, "openstack", "resource", "provider", "allocation", "delete", mig); err != nil {
 			t.Error(err)
 		}
 	}

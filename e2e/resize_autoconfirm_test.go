@@ -43,7 +43,7 @@ func TestResizeAutoConfirm(t *testing.T) {
 		t.Error("<uuid>_resize left after the auto-confirm")
 	}
 	checkEvents(t, id, "confirmResize", "compute_confirm_resize")
-	if st, allocs := migrationAllocations(t, id); st != "confirmed" || len(allocs) != 0 {
+	if st, allocs, _ := migrationAllocations(t, id); st != "confirmed" || len(allocs) != 0 {
 		t.Errorf("after the auto-confirm: migration %s, its allocations %v", st, allocs)
 	}
 	deleteServer(t, id)

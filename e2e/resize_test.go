@@ -41,9 +41,9 @@ func serverFlavor(t *testing.T, id string) string {
 	return name
 }
 
-// migrationAllocations returns the newest migration of the server and the resource classes
-// its consumer holds in Placement.
-func migrationAllocations(t *testing.T, id string) (string, []map[string]any) {
+// migrationAllocations returns the status of the server's newest migration, the resource classes
+// its consumer holds in Placement, and its UUID (the consumer).
+func migrationAllocations(t *testing.T, id string) (status string, allocs []map[string]any, uuid string) {
 	t.Helper()
 	var migs []struct {
 		UUID   string `json:"UUID"`
@@ -53,9 +53,8 @@ func migrationAllocations(t *testing.T, id string) (string, []map[string]any) {
 	if len(migs) == 0 {
 		t.Fatalf("server %s has no migration", id)
 	}
-	var allocs []map[string]any
 	openstack(t, &allocs, "--os-placement-api-version=1.28", "resource", "provider", "allocation", "show", migs[0].UUID)
-	return migs[0].Status, allocs
+	return migs[0].Status, allocs, migs[0].UUID
 }
 
 func TestResize(t *testing.T) {
@@ -101,7 +100,7 @@ func TestResize(t *testing.T) {
 		t.Error("<uuid>_resize left after confirm")
 	}
 	checkEvents(t, id, "confirmResize", "compute_confirm_resize")
-	if st, allocs := migrationAllocations(t, id); st != "confirmed" || len(allocs) != 0 {
+	if st, allocs, _ := migrationAllocations(t, id); st != "confirmed" || len(allocs) != 0 {
 		t.Errorf("after confirm: migration %s, its allocations %v", st, allocs)
 	}
 
@@ -123,7 +122,7 @@ func TestResize(t *testing.T) {
 		t.Error("<uuid>_resize left after revert")
 	}
 	checkEvents(t, id, "revertResize", "compute_revert_resize", "compute_finish_revert_resize")
-	if st, allocs := migrationAllocations(t, id); st != "reverted" || len(allocs) != 0 {
+	if st, allocs, _ := migrationAllocations(t, id); st != "reverted" || len(allocs) != 0 {
 		t.Errorf("after revert: migration %s, its allocations %v", st, allocs)
 	}
 

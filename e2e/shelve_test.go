@@ -102,14 +102,7 @@ func diskBacking(t *testing.T, path string) string {
 // sshEcho waits until the guest at addr answers over SSH with the test key.
 func sshEcho(t *testing.T, addr string) string {
 	t.Helper()
-	var out []byte
-	eventually(t, 3*time.Minute, "ssh cirros@"+addr, func() bool {
-		var err error
-		out, err = exec.Command("ssh", "-i", testKey, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-			"-o", "ConnectTimeout=5", "-o", "BatchMode=yes", "cirros@"+addr, "echo hello from $(hostname)").Output()
-		return err == nil
-	})
-	return string(out)
+	return guestRun(t, "cirros", addr, "echo hello from $(hostname)")
 }
 
 // TestShelveOnTheNetwork: a server on the flat network keeps its port and address through
