@@ -306,7 +306,8 @@ do_start() {
   # virtlogd, then libvirtd (its pid files in the private /run/libvirt, not /run/*.pid)
   nlaunch virtlogd root env LIBVIRT_LOG_OUTPUTS=3:stderr /usr/sbin/virtlogd --pid-file /run/libvirt/virtlogd.pid
   await_node "virtlogd socket" 30 virtlogd in_ns test -S /run/libvirt/virtlogd-sock
-  nlaunch libvirtd root env LIBVIRT_LOG_OUTPUTS=3:stderr /usr/sbin/libvirtd --pid-file /run/libvirt/libvirtd.pid
+  # tini -s reaps the node's exited QEMUs at once, as systemd would (see scripts/parts.sh).
+  nlaunch libvirtd root tini -s -- env LIBVIRT_LOG_OUTPUTS=3:stderr /usr/sbin/libvirtd --pid-file /run/libvirt/libvirtd.pid
   # sshd for this node, and one for host vm (disk copies go both ways)
   sshd_config "$NODE_IP" "$N/etc/ssh/ssh_host_ed25519_key" >"$N/etc/ssh/sshd_config"
   nlaunch sshd root /usr/sbin/sshd -D -e -f "$N/etc/ssh/sshd_config"

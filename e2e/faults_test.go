@@ -318,7 +318,7 @@ func faultLibvirtdStopped(t *testing.T) string {
 }
 
 // libvirtdPID is the host's libvirtd: the one scripts/parts.sh recorded, else libvirtd's own
-// pid file.
+// pid file (parts.sh records tini, libvirtd's reaper, whose comm is not libvirtd).
 func libvirtdPID(t *testing.T) int {
 	t.Helper()
 	for _, f := range []string{"/var/tmp/novalet-parts/pids/libvirtd", "/run/libvirtd.pid"} {

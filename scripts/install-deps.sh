@@ -11,7 +11,8 @@ set -euo pipefail
 
 # What each group is for:
 #   real parts      rabbitmq-server, libvirtd + virtlogd, QEMU (x86 only: libvirtd probes every
-#                   qemu-system-* binary on a cold start, so fewer emulators = faster start)
+#                   qemu-system-* binary on a cold start, so fewer emulators = faster start),
+#                   tini (libvirtd's reaper where PID 1 is not systemd: see scripts/parts.sh)
 #   build           libvirt-dev + pkg-config for the cgo libvirt binding
 #   image cache     qemu-utils (qemu-img), genisoimage (config drive, as nova builds it)
 #   wire tests      Debian's python3-nova and python3-oslo.messaging are the reference peers
@@ -23,7 +24,7 @@ set -euo pipefail
 PACKAGES=(
   rabbitmq-server
   libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
-  qemu-system-x86 qemu-utils genisoimage
+  qemu-system-x86 qemu-utils genisoimage tini
   iproute2 procps systemd openssh-client curl jq
   python3-oslo.messaging python3-nova
   busybox-static dropbear-bin syslinux syslinux-common mtools dosfstools fdisk cpio kmod gzip

@@ -191,9 +191,14 @@ launch_libvirt() {
   # In a subshell that first closes every inherited descriptor above 2, not only our lock's: a
   # caller's lock (e.g. `flock e2e.lock go test`, whose fd a test's parts.sh call inherits) would
   # otherwise stay held by libvirtd for its whole life. exec keeps $! the daemon's pid.
+  # Under tini -s, a subreaper: libvirtd daemonizes each QEMU, whose parent is then the nearest
+  # subreaper, else PID 1. systemd reaps a QEMU that exited at once, but a PID 1 that is not
+  # systemd may reap late (here: 1-2 s), and libvirt's destroy, managed save and shutdown wait
+  # until the QEMU pid is gone (virProcessKillPainfully polls kill(pid, 0), true for a zombie).
+  # tini forwards SIGTERM to libvirtd and exits with it; the QEMUs it adopted live on (PID 1's).
   (
     close_inherited_fds
-    LIBVIRT_LOG_OUTPUTS="3:stderr" exec setsid libvirtd >>"$LV_DIR/libvirtd.log" 2>&1 </dev/null
+    LIBVIRT_LOG_OUTPUTS="3:stderr" exec setsid tini -s -- libvirtd >>"$LV_DIR/libvirtd.log" 2>&1 </dev/null
   ) &
   record libvirtd $!
   log "libvirtd launched (pid $!)"
@@ -332,7 +337,7 @@ status_line() { # NAME RUNNING(0/1) DETAIL
 case "${1:-status}" in
 start)
   [ "$(id -u)" -eq 0 ] || die "must run as root"
-  for c in virsh libvirtd virtlogd "$RMQ_BIN/rabbitmq-server"; do
+  for c in virsh libvirtd virtlogd tini "$RMQ_BIN/rabbitmq-server"; do
     command -v "$c" >/dev/null || die "$c missing: run scripts/install-deps.sh"
   done
   lock
