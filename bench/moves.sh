@@ -39,26 +39,15 @@ moves_node_stop() {
 
 moves_cleanup() {
   # vm is disabled in the scheduler during each resize: never leave it so.
-  [ -z "$VM_DISABLED" ] || openstack compute service set --enable vm nova-compute >/dev/null 2>&1 ||
-    log "WARNING: could not enable vm's compute service again: openstack compute service set --enable vm nova-compute"
+  [ -z "$VM_DISABLED" ] || set_status enabled vm
   moves_node_stop
   [ -z "$MOVE_FLAVOR" ] || openstack flavor delete "$MOVE_FLAVOR" >/dev/null 2>&1 || true
 }
 
-# service_enable HOST true|false: the host's nova-compute in the scheduler (untimed).
-service_enable() {
-  local flag=--enable
-  [ "$2" = true ] || flag=--disable
-  openstack compute service set "$flag" "$1" nova-compute >/dev/null || die "compute service set $flag $1 failed"
-}
-
 # move_server NAME: a new server on vm (test_flavor, no NIC), ACTIVE and booted; MOVE_ID.
 move_server() {
-  api POST /servers "$(jq -nc --arg n "$1" --arg f "$FLAVOR_ID" --arg i "$IMAGE_ID" \
-    '{server: {name: $n, flavorRef: $f, imageRef: $i, networks: "none", availability_zone: "nova:vm"}}')"
-  MOVE_ID=$(jq -r '.server.id // empty' <<<"$API_BODY")
-  [ "$API_CODE" = 202 ] && [ -n "$MOVE_ID" ] || die "POST /servers answered $API_CODE: $API_BODY"
-  SRV_CREATED+=("$MOVE_ID")
+  srv_create "$1" 1 "" '{"availability_zone": "nova:vm"}'
+  MOVE_ID=$SRV_ID
   srv_wait "$MOVE_ID" ACTIVE
   srv_booted "$MOVE_ID"
 }
@@ -90,9 +79,9 @@ moves_phase() {
     move_server "bench-resize-$round"
     id=$MOVE_ID
     VM_DISABLED=1
-    service_enable vm false
+    set_status disabled vm
     srv_timed "resize_s_$round" eval 'srv_action "$id" "{\"resize\": {\"flavorRef\": \"$MOVE_FLAVOR\"}}"; srv_wait "$id" VERIFY_RESIZE'
-    service_enable vm true
+    set_status enabled vm
     VM_DISABLED=
     srv_host "$id" "$NODE2"
     srv_timed "confirm_s_$((2 * round))" eval 'srv_action "$id" "{\"confirmResize\": null}"; srv_wait "$id" ACTIVE'

@@ -95,6 +95,8 @@ print_servers_table() {
   row "start -> ACTIVE, median" "$(get debian srv_start_s)" "$(get novalet srv_start_s)" ">1: novalet better"
   row "soft reboot -> ACTIVE, median" "$(get debian srv_soft_reboot_s)" "$(get novalet srv_soft_reboot_s)" ">1: novalet better"
   row "hard reboot -> ACTIVE, median" "$(get debian srv_hard_reboot_s)" "$(get novalet srv_hard_reboot_s)" ">1: novalet better"
+  row "suspend -> SUSPENDED, median" "$(get debian srv_suspend_s)" "$(get novalet srv_suspend_s)" ">1: novalet better"
+  row "resume -> ACTIVE, median" "$(get debian srv_resume_s)" "$(get novalet srv_resume_s)" ">1: novalet better"
   if [ "$NET_RUNS" != 0 ]; then
     row "create on test_net -> ACTIVE, med." "$(get debian net_create_s)" "$(get novalet net_create_s)" ">1: novalet better"
     row "delete on test_net -> gone, med." "$(get debian net_delete_s)" "$(get novalet net_delete_s)" ">1: novalet better"
@@ -111,7 +113,9 @@ print_servers_table() {
     "the floor, virsh define + start of the same domain XML: $(get novalet floor_s) s." \
     "novalet's spawn phases (means over the same creates; the rest of its build is the conductor and Placement work around them): $(get novalet build_phases)" \
     "novalet's own delete time (RPC receipt -> instance destroyed, mean of its terminate histogram): $(get novalet delete_mean_s) s." \
-    "the stop's floor, virsh shutdown of a booted copy of the guest to shut off: $(get novalet stop_floor_s) s."
+    "the floors on a booted copy of the guest (virsh, no agent): the delete's power-off (virsh destroy) $(get novalet destroy_floor_s) s;" \
+    "stop (virsh shutdown -> shut off) $(get novalet stop_floor_s) s; suspend (virsh managedsave) $(get novalet suspend_floor_s) s;" \
+    "resume (virsh start of the saved domain) $(get novalet resume_floor_s) s."
 }
 
 print_moves_table() {
@@ -141,6 +145,7 @@ print_summary() {
     row "10 creates -> all ACTIVE (s)" "$(get debian create10_s)" "$(get novalet create10_s)" ">1: novalet better"
     row "server stop -> SHUTOFF (s)" "$(get debian srv_stop_s)" "$(get novalet srv_stop_s)" ">1: novalet better"
     row "server start -> ACTIVE (s)" "$(get debian srv_start_s)" "$(get novalet srv_start_s)" ">1: novalet better"
+    row "server resume -> ACTIVE (s)" "$(get debian srv_resume_s)" "$(get novalet srv_resume_s)" ">1: novalet better"
     row "soft / hard reboot (s)" "$(get debian srv_soft_reboot_s)" "$(get novalet srv_soft_reboot_s)" "soft; hard in the table"
     if [ "$IMAGE_RUNS" != 0 ]; then
       row "snapshot -> image active (s)" "$(get debian snapshot_s)" "$(get novalet snapshot_s)" ">1: novalet better"

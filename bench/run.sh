@@ -86,6 +86,33 @@ trap 'exit 130' INT TERM
 
 # ---- the two phases -----------------------------------------------------------------------------
 
+# phase FUNCTION AGENT: a servers or moves phase, in a subshell: a failure there (die) loses that
+# phase's rows only, and the run goes on with the next one. The subshell's own clean-up deletes
+# the servers, snapshots and flavor it made; its values come back through data.tsv.
+FAILED_PHASES=()
+phase() {
+  local rc k a v
+  (
+    trap phase_cleanup EXIT
+    "$@"
+  )
+  rc=$?
+  while IFS=$'\t' read -r a k v; do V[$a,$k]=$v; done <"$WORK/data.tsv"
+  ((rc == 0)) && return 0
+  FAILED_PHASES+=("$1 $2")
+  log "WARNING: $1 $2 failed (exit $rc): its rows stay empty or partial, the run goes on"
+}
+
+phase_cleanup() {
+  local id
+  trap - EXIT
+  for id in "${SRV_CREATED[@]}"; do api DELETE "/servers/$id" 2>/dev/null; done
+  for id in "${SRV_CREATED[@]}"; do srv_wait_gone "$id" 2>/dev/null || break; done
+  # The snapshots a failed image round left; the rebuilds' copy of guest is the run's.
+  for id in "${IMG_CREATED[@]}"; do [ "$id" = "$IMAGE2_ID" ] || img_api DELETE "/v2/images/$id" 2>/dev/null; done
+  moves_cleanup
+}
+
 # wait_down: the row must read 'down' before a start is timed, or 'up' would be the previous
 # agent's last heartbeat (still fresh for service_down_time).
 wait_down() {
@@ -202,6 +229,9 @@ others=$(pgrep -x novalet | tr '\n' ' ')
 out=$(setpriv --reuid=nova --regid=nova --init-groups -- timeout 30 virsh -c qemu:///system version 2>&1) ||
   die "user nova cannot use qemu:///system (${out##*error: }): run scripts/parts.sh restart-libvirtd"
 
+# The image copy of the rebuild rounds and the ids every phase uses, once for the run.
+[ "$SERVERS" = 0 ] && [ "$MOVES" = 0 ] || srv_setup
+
 log "building novalet"
 (cd "$REPO" && go build -o bin/novalet ./cmd/novalet) || die "go build ./cmd/novalet failed"
 
@@ -216,8 +246,8 @@ for ((run = 1; run <= STARTS; run++)); do
     timed_start "$agent" "$run"
     if [ "$agent" = debian ]; then debian_settled; fi
     [ "$run" -lt "$STARTS" ] || idle "$agent"
-    [ "$run" -lt "$STARTS" ] || [ "$SERVERS" = 0 ] || servers_phase "$agent"
-    [ "$run" -lt "$STARTS" ] || moves_phase "$agent"
+    [ "$run" -lt "$STARTS" ] || [ "$SERVERS" = 0 ] || phase servers_phase "$agent"
+    [ "$run" -lt "$STARTS" ] || phase moves_phase "$agent"
     "${agent}_stop"
   done
 done
@@ -248,3 +278,8 @@ print_idle_tables
 [ "$MOVES" = 1 ] && print_moves_table
 [ "$RPC" = 1 ] && print_rpc_table "$RPC_OUT"
 print_summary
+if [ "${#FAILED_PHASES[@]}" -gt 0 ]; then
+  echo
+  echo "== FAILED phases (their rows are empty or partial; see the log above): ${FAILED_PHASES[*]}"
+  exit 1
+fi

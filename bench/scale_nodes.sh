@@ -90,20 +90,6 @@ wait_up() {
   done
 }
 
-# set_status enabled|disabled HOST...: the hosts' compute services. A disabled node is left out
-# by the scheduler (ComputeFilter, and the COMPUTE_STATUS_DISABLED trait in Placement).
-set_status() {
-  local status=$1 id body
-  shift
-  body=$(jq -nc --arg s "$status" '{status: $s} + (if $s == "disabled" then {disabled_reason: "novalet scale bench"} else {} end)')
-  api GET "/os-services?binary=nova-compute"
-  for id in $(jq -r --argjson h "$(printf '%s\n' "$@" | jq -R . | jq -sc .)" \
-    '.services[] | select(.host as $x | $h | index($x)) | .id' <<<"$API_BODY"); do
-    api PUT "/os-services/$id" "$body"
-    [ "$API_CODE" = 200 ] || log "WARNING: PUT os-services/$id $status: $API_CODE $API_BODY"
-  done
-}
-
 # boot_on HOST...: one server per host (microversion 2.74's host, as an admin), no NIC; waits
 # for all ACTIVE; BOOT_SECONDS is the burst's wall time, BOOT_ERRORS the servers not ACTIVE.
 boot_on() {

@@ -4,7 +4,7 @@
 # CLI, whose own ~1.5 s per call would dominate). TCG guests: a boot takes ~13 s here.
 #
 #   BENCH_SERVER_RUNS  sequential creates/deletes (default 10)
-#   BENCH_POWER_RUNS   stop/start/soft/hard reboot rounds on one server (default 5)
+#   BENCH_POWER_RUNS   stop/start/soft/hard reboot/suspend/resume rounds on one server (default 5)
 #   BENCH_IMAGE_RUNS   snapshot/rebuild/shelve-offload/unshelve rounds on one server (default 3)
 #   BENCH_NET_RUNS     sequential creates/deletes on the flat network test_net (default 5)
 
@@ -58,7 +58,7 @@ net_rounds() {
   local i k v
   log "$SRV_AGENT servers: $NET_RUNS sequential creates and deletes on test_net"
   for ((i = 1; i <= NET_RUNS; i++)); do
-    srv_timed "net_create_s_$i" eval 'srv_create_net "bench-net-$i" && srv_wait "$SRV_ID" ACTIVE'
+    srv_timed "net_create_s_$i" eval 'srv_create "bench-net-$i" 1 "" "{\"networks\": [{\"uuid\": \"$NET_ID\"}]}" && srv_wait "$SRV_ID" ACTIVE'
     srv_timed "net_delete_s_$i" srv_delete_wait "$SRV_ID"
   done
   for k in net_create net_delete; do
@@ -66,15 +66,6 @@ net_rounds() {
     put "$SRV_AGENT" "${k}_s" "$(median "${v[@]}")"
   done
   log "$SRV_AGENT servers: on test_net create $(get "$SRV_AGENT" net_create_s) s, delete $(get "$SRV_AGENT" net_delete_s) s (medians)"
-}
-
-# srv_create_net NAME: POSTs a server with one port on test_net; SRV_ID is its id.
-srv_create_net() {
-  api POST /servers "$(jq -nc --arg n "$1" --arg f "$FLAVOR_ID" --arg i "$IMAGE_ID" --arg net "$NET_ID" \
-    '{server: {name: $n, flavorRef: $f, imageRef: $i, networks: [{uuid: $net}]}}')"
-  SRV_ID=$(jq -r '.server.id // empty' <<<"$API_BODY")
-  [ "$API_CODE" = 202 ] && [ -n "$SRV_ID" ] || die "POST /servers answered $API_CODE: $API_BODY"
-  SRV_CREATED+=("$SRV_ID")
 }
 
 # img_copy: a second copy of image guest (same bytes and formats, a new id), the image the
@@ -90,12 +81,13 @@ img_copy() {
   log "servers: image bench-rebuild-$STAMP ($IMAGE2_ID), a copy of guest for the rebuilds"
 }
 
-# srv_create NAME [COUNT [IMAGE]]: POSTs a --nic none server (COUNT at once, from IMAGE, by default
-# guest); SRV_ID is the first id.
+# srv_create NAME [COUNT [IMAGE [FIELDS]]]: POSTs a --nic none server (COUNT at once, from IMAGE,
+# by default guest; FIELDS, a JSON object, adds to or replaces the server's fields, as networks
+# or availability_zone); SRV_ID is the first id.
 srv_create() {
-  local body out
-  body=$(jq -nc --arg n "$1" --arg f "$FLAVOR_ID" --arg i "${3:-$IMAGE_ID}" --argjson c "${2:-1}" \
-    '{server: {name: $n, flavorRef: $f, imageRef: $i, networks: "none", min_count: $c, max_count: $c}}')
+  local body
+  body=$(jq -nc --arg n "$1" --arg f "$FLAVOR_ID" --arg i "${3:-$IMAGE_ID}" --argjson c "${2:-1}" --argjson x "${4:-{\}}" \
+    '{server: ({name: $n, flavorRef: $f, imageRef: $i, networks: "none", min_count: $c, max_count: $c} + $x)}')
   api POST /servers "$body"
   SRV_ID=$(jq -r '.server.id // empty' <<<"$API_BODY")
   [ "$API_CODE" = 202 ] && [ -n "$SRV_ID" ] || die "POST /servers answered $API_CODE: $API_BODY"
@@ -132,6 +124,20 @@ srv_booted() {
   until grep -q 'guest-init: login prompt ready' "$log" 2>/dev/null; do
     ((SECONDS - t0 < 300)) || die "guest $1 did not reach its login prompt within 300 s"
     sleep 0.5
+  done
+}
+
+# set_status enabled|disabled HOST...: the hosts' compute services. A disabled node is left out
+# by the scheduler (ComputeFilter, and the COMPUTE_STATUS_DISABLED trait in Placement).
+set_status() {
+  local status=$1 id body
+  shift
+  body=$(jq -nc --arg s "$status" '{status: $s} + (if $s == "disabled" then {disabled_reason: "novalet bench"} else {} end)')
+  api GET "/os-services?binary=nova-compute"
+  for id in $(jq -r --argjson h "$(printf '%s\n' "$@" | jq -R . | jq -sc .)" \
+    '.services[] | select(.host as $x | $h | index($x)) | .id' <<<"$API_BODY"); do
+    api PUT "/os-services/$id" "$body"
+    [ "$API_CODE" = 200 ] || log "WARNING: PUT os-services/$id $status: $API_CODE $API_BODY"
   done
 }
 
@@ -249,7 +255,7 @@ servers_phase() {
   for id in "${ids[@]}"; do srv_wait_gone "$id"; done
   put "$SRV_AGENT" delete10_s "$(sub "$(now)" "$t0")"
 
-  log "$SRV_AGENT servers: $POWER_RUNS rounds of stop, start, soft and hard reboot"
+  log "$SRV_AGENT servers: $POWER_RUNS rounds of stop, start, soft and hard reboot, suspend, resume"
   srv_create_wait bench-power
   srv_booted "$SRV_ID"
   for ((round = 1; round <= POWER_RUNS; round++)); do
@@ -260,6 +266,11 @@ servers_phase() {
     srv_booted "$SRV_ID"
     srv_timed "srv_hard_reboot_s_$round" eval 'srv_action "$SRV_ID" "{\"reboot\": {\"type\": \"HARD\"}}"; srv_wait "$SRV_ID" ACTIVE'
     srv_booted "$SRV_ID"
+    # Suspend is libvirt's managed save (the guest's memory to a file), resume its restore. The
+    # restored guest prints no new login prompt (console.log starts afresh with the new QEMU),
+    # and none is needed: the next round's stop finds its acpid running.
+    srv_timed "srv_suspend_s_$round" eval 'srv_action "$SRV_ID" "{\"suspend\": null}"; srv_wait "$SRV_ID" SUSPENDED'
+    srv_timed "srv_resume_s_$round" eval 'srv_action "$SRV_ID" "{\"resume\": null}"; srv_wait "$SRV_ID" ACTIVE'
   done
   [ "$SRV_AGENT" = novalet ] && domain_floor "$SRV_ID"
   srv_cleanup
@@ -269,7 +280,7 @@ servers_phase() {
     mapfile -t v < <(for ((i = 1; i <= SERVER_RUNS; i++)); do get "$SRV_AGENT" "${k}_s_$i"; done)
     put "$SRV_AGENT" "${k}_s" "$(median "${v[@]}")"
   done
-  for k in srv_stop srv_start srv_soft_reboot srv_hard_reboot; do
+  for k in srv_stop srv_start srv_soft_reboot srv_hard_reboot srv_suspend srv_resume; do
     mapfile -t v < <(for ((i = 1; i <= POWER_RUNS; i++)); do get "$SRV_AGENT" "${k}_s_$i"; done)
     put "$SRV_AGENT" "${k}_s" "$(median "${v[@]}")"
   done
@@ -315,42 +326,69 @@ image_rounds() {
 }
 
 # domain_floor ID: virsh define + start of the same domain XML (new name and uuid, a fresh
-# overlay on the same base): what libvirt and QEMU need, without any agent; then, once the copy
-# has booted, virsh shutdown to shut off: what the guest itself needs to stop. Medians of 3.
+# overlay on the same base): what libvirt and QEMU need, without any agent. Then, on the booted
+# copy, what the guest, libvirt and QEMU need for the other rows, with no agent: virsh managedsave
+# (suspend) and virsh start of the saved domain (resume); virsh shutdown to shut off (stop); once
+# it has booted again, virsh destroy (the delete's power-off). Medians of 3.
 domain_floor() {
-  local xml base dir i t0 uuid v=() s=()
+  local base dir i uuid d v=() s=() sus=() res=() des=()
   dir=$(mktemp -d /var/tmp/novalet-bench-floor.XXXX)
   base=$(qemu-img info -U --output=json "$INSTANCES/$1/disk" | jq -r '."backing-filename"')
   for i in 1 2 3; do
-    uuid=$(cat /proc/sys/kernel/random/uuid)
+    uuid=$(cat /proc/sys/kernel/random/uuid) d=bench-floor-$i
     qemu-img create -q -f qcow2 -b "$base" -F raw "$dir/disk$i" 1G
     : >"$dir/console$i.log"
     [ -f "$INSTANCES/$1/disk.config" ] && cp "$INSTANCES/$1/disk.config" "$dir/disk$i.config"
     virsh -c qemu:///system dumpxml "$1" |
-      sed -e "s|<name>[^<]*</name>|<name>bench-floor-$i</name>|" -e "s|<uuid>[^<]*</uuid>|<uuid>$uuid</uuid>|" \
+      sed -e "s|<name>[^<]*</name>|<name>$d</name>|" -e "s|<uuid>[^<]*</uuid>|<uuid>$uuid</uuid>|" \
         -e "s|$INSTANCES/$1/disk|$dir/disk$i|" \
         -e "s|$INSTANCES/$1/console.log|$dir/console$i.log|" \
         -e "s|<entry name='serial'>[^<]*</entry>|<entry name='serial'>$uuid</entry>|" \
         -e "s|<entry name='uuid'>[^<]*</entry>|<entry name='uuid'>$uuid</entry>|" >"$dir/dom$i.xml"
-    xml=$dir/dom$i.xml
-    t0=$(now)
-    virsh -c qemu:///system define "$xml" >/dev/null && virsh -c qemu:///system start "bench-floor-$i" >/dev/null ||
-      log "WARNING: floor domain $i did not start"
-    v+=("$(sub "$(now)" "$t0")")
+    v+=("$(floor_timed floor_define_start "$dir/dom$i.xml" "$d")")
+    floor_booted "$dir/console$i.log"
+    sus+=("$(floor_timed virsh -c qemu:///system managedsave "$d")")
+    res+=("$(floor_timed virsh -c qemu:///system start "$d")")
     # The stop's floor: from virsh shutdown (the ACPI power button, what both agents press
-    # first) of the booted copy to its domain shut off, polled every 0.05 s.
-    t0=$SECONDS
-    until grep -q 'guest-init: login prompt ready' "$dir/console$i.log" 2>/dev/null || ((SECONDS - t0 > 300)); do sleep 0.5; done
-    t0=$(now)
-    virsh -c qemu:///system shutdown "bench-floor-$i" >/dev/null 2>&1
-    until [ "$(virsh -c qemu:///system domstate "bench-floor-$i" 2>/dev/null)" = "shut off" ] || (($(sub "$(now)" "$t0" | cut -d. -f1) > 120)); do
-      sleep 0.05
-    done
-    s+=("$(sub "$(now)" "$t0")")
-    virsh -c qemu:///system destroy "bench-floor-$i" >/dev/null 2>&1
-    virsh -c qemu:///system undefine "bench-floor-$i" >/dev/null 2>&1
+    # first) to the domain shut off, polled every 0.05 s.
+    s+=("$(floor_timed floor_shutdown "$d")")
+    virsh -c qemu:///system start "$d" >/dev/null 2>&1
+    floor_booted "$dir/console$i.log"
+    des+=("$(floor_timed virsh -c qemu:///system destroy "$d")")
+    virsh -c qemu:///system destroy "$d" >/dev/null 2>&1
+    virsh -c qemu:///system undefine --managed-save "$d" >/dev/null 2>&1
   done
   put novalet floor_s "$(median "${v[@]}")"
   put novalet stop_floor_s "$(median "${s[@]}")"
+  put novalet suspend_floor_s "$(median "${sus[@]}")"
+  put novalet resume_floor_s "$(median "${res[@]}")"
+  put novalet destroy_floor_s "$(median "${des[@]}")"
   rm -rf "$dir"
+}
+
+# floor_timed CMD...: runs CMD, prints its wall time (s); a failure is logged (on stderr), the
+# time still printed.
+floor_timed() {
+  local t0
+  t0=$(now)
+  "$@" >/dev/null 2>&1 || log "WARNING: floor: '$*' failed" >&2
+  sub "$(now)" "$t0"
+}
+
+floor_define_start() { virsh -c qemu:///system define "$1" && virsh -c qemu:///system start "$2"; }
+
+# floor_booted CONSOLE: until the floor copy has printed its login prompt (at most 300 s).
+floor_booted() {
+  local t0=$SECONDS
+  until grep -q 'guest-init: login prompt ready' "$1" 2>/dev/null || ((SECONDS - t0 > 300)); do sleep 0.5; done
+}
+
+# floor_shutdown DOMAIN: virsh shutdown, then until the domain is shut off (at most 120 s).
+floor_shutdown() {
+  local t0=$SECONDS
+  virsh -c qemu:///system shutdown "$1" || return
+  until [ "$(virsh -c qemu:///system domstate "$1" 2>/dev/null)" = "shut off" ]; do
+    ((SECONDS - t0 <= 120)) || return 1
+    sleep 0.05
+  done
 }
