@@ -64,12 +64,9 @@ TEE_PID=$!
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  # Servers a failed servers phase left: ask for their deletion while an agent may still run.
-  for id in "${SRV_CREATED[@]}"; do api DELETE "/servers/$id" 2>/dev/null; done
-  [ "${#SRV_CREATED[@]}" -eq 0 ] || sleep 20
-  # Images it made: the rebuilds' copy of guest, snapshots a failure left (404 when gone already).
+  # The servers, snapshots, flavor and vm2 of a phase are its own subshell's (phase_cleanup); the
+  # run's own image is the rebuilds' copy of guest.
   for id in "${IMG_CREATED[@]}"; do img_api DELETE "/v2/images/$id" 2>/dev/null; done
-  moves_cleanup
   [ -n "$NOVALET_PID" ] && novalet_stop
   if [ -n "$STARTER_PID" ] && kill -0 "$STARTER_PID" 2>/dev/null; then
     kill -TERM "$STARTER_PID" 2>/dev/null
@@ -93,7 +90,10 @@ FAILED_PHASES=()
 phase() {
   local rc k a v
   (
+    # Signal traps reset in a subshell: without the INT/TERM one a ^C would end it with no
+    # EXIT trap, and its servers would outlive the run.
     trap phase_cleanup EXIT
+    trap 'exit 130' INT TERM
     "$@"
   )
   rc=$?
@@ -105,9 +105,8 @@ phase() {
 
 phase_cleanup() {
   local id
-  trap - EXIT
-  for id in "${SRV_CREATED[@]}"; do api DELETE "/servers/$id" 2>/dev/null; done
-  for id in "${SRV_CREATED[@]}"; do srv_wait_gone "$id" 2>/dev/null || break; done
+  trap - EXIT INT TERM
+  srv_cleanup
   # The snapshots a failed image round left; the rebuilds' copy of guest is the run's.
   for id in "${IMG_CREATED[@]}"; do [ "$id" = "$IMAGE2_ID" ] || img_api DELETE "/v2/images/$id" 2>/dev/null; done
   moves_cleanup

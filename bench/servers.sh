@@ -119,10 +119,13 @@ srv_wait_gone() {
 # srv_booted ID: waits until the guest has printed its login prompt, so that its acpid answers
 # the power button of a soft reboot. console.log starts afresh with every start of the domain
 # (append='off', as nova's driver writes it), and the API shows ACTIVE only after that start.
-srv_booted() {
-  local t0=$SECONDS log=$INSTANCES/$1/console.log
-  until grep -q 'guest-init: login prompt ready' "$log" 2>/dev/null; do
-    ((SECONDS - t0 < 300)) || die "guest $1 did not reach its login prompt within 300 s"
+srv_booted() { console_ready "$INSTANCES/$1/console.log" || die "guest $1 did not reach its login prompt within 300 s"; }
+
+# console_ready CONSOLE_LOG: until the guest has printed its login prompt there; 1 after 300 s.
+console_ready() {
+  local t0=$SECONDS
+  until grep -q 'guest-init: login prompt ready' "$1" 2>/dev/null; do
+    ((SECONDS - t0 < 300)) || return 1
     sleep 0.5
   done
 }
@@ -378,10 +381,7 @@ floor_timed() {
 floor_define_start() { virsh -c qemu:///system define "$1" && virsh -c qemu:///system start "$2"; }
 
 # floor_booted CONSOLE: until the floor copy has printed its login prompt (at most 300 s).
-floor_booted() {
-  local t0=$SECONDS
-  until grep -q 'guest-init: login prompt ready' "$1" 2>/dev/null || ((SECONDS - t0 > 300)); do sleep 0.5; done
-}
+floor_booted() { console_ready "$1" || log "WARNING: floor copy ($1) not booted within 300 s"; }
 
 # floor_shutdown DOMAIN: virsh shutdown, then until the domain is shut off (at most 120 s).
 floor_shutdown() {

@@ -190,7 +190,8 @@ launch_libvirt() {
   fi
   # In a subshell that first closes every inherited descriptor above 2, not only our lock's: a
   # caller's lock (e.g. `flock e2e.lock go test`, whose fd a test's parts.sh call inherits) would
-  # otherwise stay held by libvirtd for its whole life. exec keeps $! the daemon's pid.
+  # otherwise stay held by libvirtd for its whole life. exec keeps $! the pid of tini, libvirtd's
+  # parent (SIGTERM to it ends libvirtd; libvirtd's own pid is in /run/libvirtd.pid).
   # Under tini -s, a subreaper: libvirtd daemonizes each QEMU, whose parent is then the nearest
   # subreaper, else PID 1. systemd reaps a QEMU that exited at once, but a PID 1 that is not
   # systemd may reap late (here: 1-2 s), and libvirt's destroy, managed save and shutdown wait
